@@ -1,0 +1,26 @@
+"""chainrule: error backpropagation through computational graphs, readable and fast.
+
+The book's layers (:mod:`chainrule.layers`) work by hand on NumPy arrays; the same classes are
+the nodes of the autograd engine (:class:`Tensor`), so each local derivative is written once.
+"""
+
+from chainrule import functions
+from chainrule.config import Config, eval_mode, no_grad, seed, train_mode, using_config
+from chainrule.function import Function
+from chainrule.tensor import Tensor, as_tensor
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Config",
+    "Function",
+    "Tensor",
+    "__version__",
+    "as_tensor",
+    "eval_mode",
+    "functions",
+    "no_grad",
+    "seed",
+    "train_mode",
+    "using_config",
+]

@@ -1,0 +1,560 @@
+"""MNIST and Fashion-MNIST loaders: find, verify (and if allowed, download) the IDX files.
+
+Where the files are looked for, in this order (for each of the four files separately):
+
+1. the ``data_dir`` argument,
+2. the ``CHAINRULE_DATA`` environment variable,
+3. the user cache, ``$XDG_CACHE_HOME/chainrule/<name>`` or ``~/.cache/chainrule/<name>``,
+
+where ``<name>`` is ``mnist`` or ``fashion-mnist``.  ``data_dir`` and ``CHAINRULE_DATA`` may
+name either the folder holding the files or a parent folder with ``mnist/`` and
+``fashion-mnist/`` subfolders (the subfolder is tried first).  Each file may be gzip-compressed
+(``train-images-idx3-ubyte.gz``) or not (``train-images-idx3-ubyte``).
+
+Files still missing are downloaded into the user cache (when ``download`` is true, or when it
+is None and ``CHAINRULE_OFFLINE`` is not set to 1), trying each mirror in turn.
+
+Every file, found or downloaded, is checked against a pinned SHA-256 before it is used (the
+canonical MD5s are pinned as well, for reference).  A file that does not match is never loaded:
+found in ``data_dir`` or ``CHAINRULE_DATA`` it raises :class:`DatasetError` naming it; found in
+the cache it is downloaded again when downloading is allowed, otherwise it raises as well.
+Nothing is cached besides the original files (no pickle).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import sys
+import urllib.request
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+import numpy as np
+
+from ..serialization import atomic_write
+from .idx import DatasetError, parse_idx
+
+__all__ = [
+    "FASHION_MNIST_CLASSES",
+    "default_cache_dir",
+    "ensure_dataset",
+    "load_fashion_mnist",
+    "load_mnist",
+]
+
+ENV_DATA = "CHAINRULE_DATA"
+ENV_OFFLINE = "CHAINRULE_OFFLINE"
+_DOWNLOAD_TIMEOUT_S = 60.0
+_USER_AGENT = "chainrule-datasets (python urllib)"
+
+FASHION_MNIST_CLASSES = (
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+)
+
+
+@dataclass(frozen=True)
+class FileSpec:
+    """One distributed file and its pinned checksums (gzip file and decompressed content)."""
+
+    name: str
+    size: int
+    md5: str
+    sha256: str
+    raw_md5: str
+    raw_sha256: str
+
+    @property
+    def raw_name(self) -> str:
+        return self.name.removesuffix(".gz")
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """Everything needed to find, verify and download one IDX image-classification dataset."""
+
+    key: str
+    title: str
+    mirrors: tuple[str, ...]
+    train_images: FileSpec
+    train_labels: FileSpec
+    test_images: FileSpec
+    test_labels: FileSpec
+    image_shape: tuple[int, int] = (28, 28)
+    num_classes: int = 10
+
+    @property
+    def files(self) -> dict[str, FileSpec]:
+        return {
+            "train_images": self.train_images,
+            "train_labels": self.train_labels,
+            "test_images": self.test_images,
+            "test_labels": self.test_labels,
+        }
+
+
+MNIST = DatasetSpec(
+    key="mnist",
+    title="MNIST",
+    mirrors=(
+        "https://ossci-datasets.s3.amazonaws.com/mnist/",
+        "https://storage.googleapis.com/cvdf-datasets/mnist/",
+    ),
+    train_images=FileSpec(
+        "train-images-idx3-ubyte.gz",
+        9912422,
+        md5="f68b3c2dcbeaaa9fbdd348bbdeb94873",
+        sha256="440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
+        raw_md5="6bbc9ace898e44ae57da46a324031adb",
+        raw_sha256="ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+    ),
+    train_labels=FileSpec(
+        "train-labels-idx1-ubyte.gz",
+        28881,
+        md5="d53e105ee54ea40749a09fcbcd1e9432",
+        sha256="3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
+        raw_md5="a25bea736e30d166cdddb491f175f624",
+        raw_sha256="65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+    ),
+    test_images=FileSpec(
+        "t10k-images-idx3-ubyte.gz",
+        1648877,
+        md5="9fb629c4189551a2d022fa330f9573f3",
+        sha256="8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
+        raw_md5="2646ac647ad5339dbf082846283269ea",
+        raw_sha256="0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+    ),
+    test_labels=FileSpec(
+        "t10k-labels-idx1-ubyte.gz",
+        4542,
+        md5="ec29112dd5afa0611ce80d1b7f02629c",
+        sha256="f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
+        raw_md5="27ae3e4e09519cfbb04c329615203637",
+        raw_sha256="ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+    ),
+)
+
+FASHION_MNIST = DatasetSpec(
+    key="fashion-mnist",
+    title="Fashion-MNIST",
+    mirrors=(
+        "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+        "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/",
+    ),
+    train_images=FileSpec(
+        "train-images-idx3-ubyte.gz",
+        26421880,
+        md5="8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+        sha256="3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84",
+        raw_md5="f4a8712d7a061bf5bd6d2ca38dc4d50a",
+        raw_sha256="c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+    ),
+    train_labels=FileSpec(
+        "train-labels-idx1-ubyte.gz",
+        29515,
+        md5="25c81989df183df01b3e8a0aad5dffbe",
+        sha256="a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845",
+        raw_md5="9018921c3c673c538a1fc5bad174d6f9",
+        raw_sha256="bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+    ),
+    test_images=FileSpec(
+        "t10k-images-idx3-ubyte.gz",
+        4422102,
+        md5="bef4ecab320f06d8554ea6380940ec79",
+        sha256="346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073",
+        raw_md5="8181f5470baa50b63fa0f6fddb340f0a",
+        raw_sha256="5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+    ),
+    test_labels=FileSpec(
+        "t10k-labels-idx1-ubyte.gz",
+        5148,
+        md5="bb300cfdad3c16e7a12a480ee83cd310",
+        sha256="67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5",
+        raw_md5="15d484375f8d13e6eb1aabb0c3f46965",
+        raw_sha256="0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+    ),
+)
+
+# Looked up at call time, so tests can substitute small datasets.
+_SPECS: dict[str, DatasetSpec] = {MNIST.key: MNIST, FASHION_MNIST.key: FASHION_MNIST}
+
+
+# --------------------------------------------------------------------------------------------
+# where to look
+# --------------------------------------------------------------------------------------------
+
+
+def default_cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/chainrule`` if that variable is set, else ``~/.cache/chainrule``."""
+    base = os.environ.get("XDG_CACHE_HOME")
+    root = Path(base).expanduser() if base else Path.home() / ".cache"
+    return root / "chainrule"
+
+
+def _offline() -> bool:
+    return os.environ.get(ENV_OFFLINE, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class _Place:
+    directory: Path
+    origin: str  # "data_dir argument", "$CHAINRULE_DATA", "user cache"
+    is_cache: bool = False
+
+
+def _search_places(spec: DatasetSpec, data_dir: str | os.PathLike[str] | None) -> list[_Place]:
+    places: list[_Place] = []
+    roots: list[tuple[Path, str]] = []
+    if data_dir is not None:
+        roots.append((Path(data_dir).expanduser(), "data_dir argument"))
+    env = os.environ.get(ENV_DATA)
+    if env:
+        roots.append((Path(env).expanduser(), f"${ENV_DATA}"))
+    for root, origin in roots:
+        places.append(_Place(root / spec.key, origin))
+        places.append(_Place(root, origin))
+    places.append(_Place(default_cache_dir() / spec.key, "user cache", is_cache=True))
+    return places
+
+
+# --------------------------------------------------------------------------------------------
+# verification
+# --------------------------------------------------------------------------------------------
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _identify(digest: str) -> str:
+    """Name the known file with this SHA-256, to explain a mix-up (e.g. Fashion in mnist/)."""
+    for spec in _SPECS.values():
+        for fspec in spec.files.values():
+            if digest == fspec.sha256:
+                return f"; it is {spec.title}'s {fspec.name}"
+            if digest == fspec.raw_sha256:
+                return f"; it is {spec.title}'s {fspec.raw_name}"
+    return ""
+
+
+def _mismatch_message(spec: DatasetSpec, fspec: FileSpec, path: Path, digest: str) -> str:
+    return (
+        f"{spec.title}: {path} is corrupted or not the expected file: its SHA-256 is {digest}, "
+        f"expected {fspec.sha256} (gzip, MD5 {fspec.md5}) or {fspec.raw_sha256} "
+        f"(uncompressed, MD5 {fspec.raw_md5}){_identify(digest)}. Delete or replace it."
+    )
+
+
+class _Mismatch(Exception):
+    pass
+
+
+def _find_local(
+    spec: DatasetSpec, fspec: FileSpec, places: Sequence[_Place], may_download: bool
+) -> tuple[Path, bytes] | None:
+    """Return (path, verified bytes) of the first copy found, None if there is none usable."""
+    for place in places:
+        for candidate in (fspec.name, fspec.raw_name):
+            path = place.directory / candidate
+            if not path.is_file():
+                continue
+            data = path.read_bytes()
+            digest = _sha256(data)
+            if digest in (fspec.sha256, fspec.raw_sha256):
+                return path, data
+            if place.is_cache and may_download:
+                return None  # a damaged download of ours: fetch it again
+            raise DatasetError(_mismatch_message(spec, fspec, path, digest))
+    return None
+
+
+# --------------------------------------------------------------------------------------------
+# downloading
+# --------------------------------------------------------------------------------------------
+
+
+def _download(url: str, out: IO[bytes]) -> None:
+    """Copy the body of ``url`` into ``out`` (tests replace this function)."""
+    request = urllib.request.Request(url, headers={"User-Agent": _USER_AGENT})
+    with urllib.request.urlopen(request, timeout=_DOWNLOAD_TIMEOUT_S) as response:
+        shutil.copyfileobj(response, out, 1 << 20)
+
+
+class _HashingWriter:
+    """File-like wrapper that hashes what passes through it."""
+
+    def __init__(self, out: IO[bytes]) -> None:
+        self._out = out
+        self._hash = hashlib.sha256()
+        self.size = 0
+
+    def write(self, chunk: bytes) -> int:
+        self._hash.update(chunk)
+        self.size += len(chunk)
+        return self._out.write(chunk)
+
+    def hexdigest(self) -> str:
+        return self._hash.hexdigest()
+
+
+def _fetch(spec: DatasetSpec, fspec: FileSpec, errors: list[str]) -> tuple[Path, bytes] | None:
+    """Download one file into the cache, trying each mirror; None if all fail."""
+    target_dir = default_cache_dir() / spec.key
+    target = target_dir / fspec.name
+    try:
+        target_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        errors.append(f"cannot create the cache folder {target_dir}: {exc}")
+        return None
+    for mirror in spec.mirrors:
+        url = mirror + fspec.name
+        print(f"chainrule: downloading {url} ...", file=sys.stderr, flush=True)
+        try:
+            with atomic_write(target) as fh:
+                writer = _HashingWriter(fh)
+                _download(url, writer)  # type: ignore[arg-type]
+                digest = writer.hexdigest()
+                if digest != fspec.sha256:
+                    raise _Mismatch(
+                        f"checksum mismatch ({writer.size} bytes, SHA-256 {digest}, "
+                        f"expected {fspec.sha256}); discarded"
+                    )
+        except Exception as exc:  # network errors come in many types; all mean "next mirror"
+            detail = str(exc) or type(exc).__name__
+            errors.append(f"{url}: {detail}")
+            print(f"chainrule: failed: {detail}", file=sys.stderr, flush=True)
+            continue
+        return target, target.read_bytes()
+    return None
+
+
+# --------------------------------------------------------------------------------------------
+# putting it together
+# --------------------------------------------------------------------------------------------
+
+
+def _missing_message(
+    spec: DatasetSpec,
+    missing: Sequence[FileSpec],
+    places: Sequence[_Place],
+    download_note: str,
+    errors: Sequence[str],
+    loader: str,
+) -> str:
+    lines = [
+        f"{spec.title}: {len(missing)} of 4 files not found: " + ", ".join(f.name for f in missing),
+        "Looked in (in this order; the uncompressed name without .gz is accepted too):",
+    ]
+    lines += [f"  {p.directory}  ({p.origin})" for p in places]
+    if not os.environ.get(ENV_DATA):
+        lines.append(f"  (${ENV_DATA} is not set)")
+    lines.append(download_note)
+    lines += [f"  {e}" for e in errors]
+    cache = default_cache_dir() / spec.key
+    lines += [
+        "To supply the files, either:",
+        "  - download them yourself from one of these mirrors (checksums are verified):",
+        *(f"      {m}<file name>" for m in spec.mirrors),
+        f"    and put them in {cache}, or in any folder you then pass as",
+        f"    {loader}(data_dir=...) or set {ENV_DATA}=... to (that folder, or a parent",
+        f"    folder holding a {spec.key}/ subfolder);",
+        f"  - or let chainrule download them: {loader}(download=True)"
+        + (f" or unset {ENV_OFFLINE}" if _offline() else "")
+        + ".",
+    ]
+    return "\n".join(lines)
+
+
+def _resolve(
+    spec: DatasetSpec,
+    data_dir: str | os.PathLike[str] | None,
+    download: bool | None,
+    loader: str,
+) -> dict[str, tuple[Path, bytes]]:
+    may_download = (not _offline()) if download is None else bool(download)
+    places = _search_places(spec, data_dir)
+    found: dict[str, tuple[Path, bytes]] = {}
+    missing: dict[str, FileSpec] = {}
+    for role, fspec in spec.files.items():
+        hit = _find_local(spec, fspec, places, may_download)
+        if hit is None:
+            missing[role] = fspec
+        else:
+            found[role] = hit
+
+    errors: list[str] = []
+    if missing and may_download:
+        for role, fspec in list(missing.items()):
+            hit = _fetch(spec, fspec, errors)
+            if hit is not None:
+                found[role] = hit
+                del missing[role]
+
+    if missing:
+        if may_download:
+            note = "Download failed from every mirror:"
+        elif download is False:
+            note = "Download not attempted: download=False."
+        else:
+            note = f"Download not attempted: {ENV_OFFLINE} is set."
+        raise DatasetError(
+            _missing_message(spec, list(missing.values()), places, note, errors, loader)
+        )
+    return found
+
+
+def ensure_dataset(
+    name: str,
+    *,
+    data_dir: str | os.PathLike[str] | None = None,
+    download: bool | None = None,
+) -> dict[str, Path]:
+    """Make sure the four files of ``"mnist"`` or ``"fashion-mnist"`` are available.
+
+    Looks them up and downloads what is missing exactly as the loaders do, and verifies them.
+
+    Returns:
+        ``{"train_images": path, "train_labels": ..., "test_images": ..., "test_labels": ...}``
+    """
+    if name not in _SPECS:
+        raise ValueError(f"unknown dataset {name!r}; known: {', '.join(sorted(_SPECS))}")
+    found = _resolve(_SPECS[name], data_dir, download, "ensure_dataset")
+    return {role: path for role, (path, _) in found.items()}
+
+
+def _decode(spec: DatasetSpec, found: dict[str, tuple[Path, bytes]]) -> dict[str, np.ndarray]:
+    arrays = {role: parse_idx(data, str(path), copy=False) for role, (path, data) in found.items()}
+    for split in ("train", "test"):
+        images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
+        image_path, label_path = found[f"{split}_images"][0], found[f"{split}_labels"][0]
+        if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != spec.image_shape:
+            raise DatasetError(
+                f"{image_path}: expected uint8 images of shape (N, {spec.image_shape[0]}, "
+                f"{spec.image_shape[1]}), got {images.dtype} {images.shape}"
+            )
+        if labels.dtype != np.uint8 or labels.ndim != 1:
+            raise DatasetError(
+                f"{label_path}: expected a 1-D uint8 label vector, got {labels.dtype} "
+                f"{labels.shape}"
+            )
+        if len(labels) != len(images):
+            raise DatasetError(
+                f"{spec.title} {split} split: {len(images)} images in {image_path} but "
+                f"{len(labels)} labels in {label_path}"
+            )
+        if labels.size and int(labels.max()) >= spec.num_classes:
+            raise DatasetError(
+                f"{label_path}: label {int(labels.max())} out of range 0..{spec.num_classes - 1}"
+            )
+    return arrays
+
+
+def _load(
+    spec: DatasetSpec,
+    normalize: bool,
+    flatten: bool,
+    one_hot_label: bool,
+    data_dir: str | os.PathLike[str] | None,
+    download: bool | None,
+    dtype: np.dtype | type,
+    loader: str,
+) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    float_dtype = np.dtype(dtype)
+    if (normalize or one_hot_label) and float_dtype.kind != "f":
+        raise ValueError(f"dtype must be a floating-point type, got {float_dtype}")
+    arrays = _decode(spec, _resolve(spec, data_dir, download, loader))
+
+    def images(x: np.ndarray) -> np.ndarray:
+        if normalize:
+            # One pass, same result as the book's x.astype(dtype); x /= 255.0
+            out = np.empty(x.shape, dtype=float_dtype)
+            np.divide(x, float_dtype.type(255.0), out=out, dtype=float_dtype)
+        else:
+            out = x.copy()  # x may be a read-only view of the decompressed file
+        n = len(out)
+        return out.reshape(n, -1) if flatten else out.reshape(n, 1, *spec.image_shape)
+
+    def labels(t: np.ndarray) -> np.ndarray:
+        if one_hot_label:
+            out = np.zeros((len(t), spec.num_classes), dtype=float_dtype)
+            out[np.arange(len(t)), t] = 1
+            return out
+        return t.astype(np.int64)
+
+    return (
+        (images(arrays["train_images"]), labels(arrays["train_labels"])),
+        (images(arrays["test_images"]), labels(arrays["test_labels"])),
+    )
+
+
+def load_mnist(
+    normalize: bool = True,
+    flatten: bool = True,
+    one_hot_label: bool = False,
+    *,
+    data_dir: str | os.PathLike[str] | None = None,
+    download: bool | None = None,
+    dtype: np.dtype | type = np.float32,
+) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """Load MNIST as ``(x_train, t_train), (x_test, t_test)``, like the book's ``load_mnist``.
+
+    Args:
+        normalize: Pixels as ``dtype`` in [0, 1] (``pixel / 255.0``); otherwise uint8 0..255.
+        flatten: Images of shape (N, 784); otherwise (N, 1, 28, 28).
+        one_hot_label: Labels as one-hot rows of shape (N, 10) in ``dtype``; otherwise
+            integer class indices of shape (N,) and dtype **int64** (the book's files give
+            uint8; int64 avoids wrap-around surprises in arithmetic and indexes the same).
+        data_dir: Folder holding the files, or its parent with an ``mnist/`` subfolder.
+            Searched first; see the module documentation for the full lookup order.
+        download: True to download missing files, False never to, None (default) to
+            download unless the environment variable ``CHAINRULE_OFFLINE`` is 1.
+        dtype: Floating dtype of normalized images and one-hot labels (default float32).
+
+    N is 60000 for the training set and 10000 for the test set.  All arrays are fresh,
+    writable and C-contiguous.
+
+    Raises:
+        DatasetError: files missing (the message lists which, where they were looked for and
+            how to supply them), or a file that fails its checksum or is malformed.
+    """
+    return _load(
+        _SPECS["mnist"], normalize, flatten, one_hot_label, data_dir, download, dtype, "load_mnist"
+    )
+
+
+def load_fashion_mnist(
+    normalize: bool = True,
+    flatten: bool = True,
+    one_hot_label: bool = False,
+    *,
+    data_dir: str | os.PathLike[str] | None = None,
+    download: bool | None = None,
+    dtype: np.dtype | type = np.float32,
+) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """Load Fashion-MNIST; same options and results as :func:`load_mnist`.
+
+    ``data_dir`` may hold the files or a ``fashion-mnist/`` subfolder.  Class names, by label,
+    are in :data:`FASHION_MNIST_CLASSES`.
+    """
+    return _load(
+        _SPECS["fashion-mnist"],
+        normalize,
+        flatten,
+        one_hot_label,
+        data_dir,
+        download,
+        dtype,
+        "load_fashion_mnist",
+    )

@@ -1,0 +1,127 @@
+"""The node of a computational graph, and the one place where graph bookkeeping happens.
+
+A :class:`Function` has the same contract as the book's layers:
+
+* ``forward(*arrays)`` computes the output from NumPy arrays (or Python numbers) and keeps on
+  ``self`` whatever ``backward`` will need;
+* ``backward(dout)`` returns ``dout x local derivative`` for each input, in input order
+  (a single value when there is one input).
+
+So every op is usable by hand, exactly like ``MulLayer`` in the apple example::
+
+    >>> from chainrule.functions import Mul
+    >>> mul = Mul()
+    >>> mul.forward(100, 2)
+    200
+    >>> mul.backward(1.1)
+    (2.2, 110.00000000000001)
+
+Calling the function instead (``Mul()(x, y)``) on :class:`~chainrule.tensor.Tensor` inputs runs
+the same ``forward`` and, in :meth:`Function.__call__`, links the output to this node so that
+``Tensor.backward`` can walk the graph back. Op classes contain only math; they never touch
+``Tensor``, ``creator`` or generations.
+
+Higher-order derivatives: a backward formula written with operators and methods that NumPy
+arrays and Tensors share (``*``, ``@``, ``.T``, ``.sum``, ``.reshape`` ...) can be *re-run on
+Tensors*. With ``create_graph=True`` the engine calls :meth:`Function.backward_on_graph`, which
+temporarily replaces every saved array that *is* one of the node's inputs or its output by the
+corresponding Tensor, then calls the very same ``backward``. The local derivative is thus
+written once and serves first-order backprop on raw arrays (fast) and double backprop on
+Tensors (recorded). Ops whose backward is not written that way leave
+``differentiable_backward = False`` and say so when asked for a second derivative.
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import Any
+
+from chainrule.config import Config
+from chainrule.tensor import Tensor
+
+# Attributes of a Function that are graph bookkeeping, never saved values to swap.
+_BOOKKEEPING = frozenset({"inputs", "output", "generation", "_out_id"})
+
+
+class Function:
+    """Base class of every differentiable operation (and of the book's simple layers).
+
+    Subclasses implement ``forward(*xs)`` and ``backward(dout)``. Only one output per node.
+    Inputs beyond the gradients that ``backward`` returns (labels, say) are constants.
+    """
+
+    #: ``backward`` uses only operations shared by arrays and Tensors, so it can be recorded.
+    differentiable_backward: bool = False
+
+    inputs: tuple[Any, ...]
+    output: weakref.ref[Tensor]
+    generation: int
+
+    def forward(self, *xs: Any) -> Any:  # pragma: no cover - abstract
+        raise NotImplementedError(f"{type(self).__name__}.forward is not implemented")
+
+    def backward(self, dout: Any) -> Any:  # pragma: no cover - abstract
+        raise NotImplementedError(f"{type(self).__name__}.backward is not implemented")
+
+    def __call__(self, *inputs: Any) -> Tensor:
+        xs = [x.data if isinstance(x, Tensor) else x for x in inputs]
+        raw = self.forward(*xs)
+        y = Tensor(raw)
+        if Config.enable_backprop:
+            grads_wanted = False
+            generation = 0
+            for x in inputs:
+                if isinstance(x, Tensor) and x.requires_grad:
+                    grads_wanted = True
+                    if x.generation > generation:
+                        generation = x.generation
+            if grads_wanted:
+                self.inputs = inputs
+                self.generation = generation
+                # A weak link to the output: the graph is kept alive from the loss backwards
+                # (outputs own their creators, creators own their inputs), never in a cycle.
+                self.output = weakref.ref(y)
+                # forward may return a NumPy scalar that Tensor wraps anew: remember the object
+                # it returned (and may have saved), for backward_on_graph.
+                self._out_id = id(raw)
+                y.creator = self
+                y.generation = generation + 1
+                y.requires_grad = True
+        return y
+
+    def backward_on_graph(self, dout: Tensor) -> Any:
+        """Run ``backward`` on Tensors so that the backward pass is itself a graph."""
+        if not self.differentiable_backward:
+            raise NotImplementedError(
+                f"{type(self).__name__}: second-order gradients (create_graph=True) are not "
+                "supported through this op"
+            )
+        swap = {id(x.data): x for x in self.inputs if isinstance(x, Tensor)}
+        out = self.output()
+        if out is not None:
+            swap[self._out_id] = out
+        saved = dict(vars(self))
+        try:
+            for key, value in saved.items():
+                if key not in _BOOKKEEPING and id(value) in swap:
+                    setattr(self, key, swap[id(value)])
+            return self.backward(dout)
+        finally:
+            vars(self).update(saved)
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached when normal lookup fails: a value that forward saves is missing, which
+        # means backward (or kink_state) ran before forward. Say so instead of AttributeError.
+        if name.startswith("__") or name in _BOOKKEEPING:
+            raise AttributeError(name)
+        raise BackwardBeforeForwardError(
+            f"{type(self).__name__}: backward() was called before forward() "
+            f"(nothing saved yet: missing {name!r})"
+        )
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__}>"
+
+
+class BackwardBeforeForwardError(RuntimeError, AttributeError):
+    """``backward`` was called on a layer or op whose ``forward`` has not run."""

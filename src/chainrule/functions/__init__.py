@@ -1,0 +1,100 @@
+"""Differentiable operations: each a :class:`~chainrule.function.Function` class (usable by
+hand on arrays, with ``forward``/``backward`` side by side) and a lowercase function that applies
+it to Tensors and records the graph.
+
+==============  ===================================================================
+module          contents
+==============  ===================================================================
+arithmetic      Add, Sub, Mul, Div, Neg, Pow, SumTo, BroadcastTo
+elementwise     Exp, Log, Sqrt, Abs, Sigmoid, Tanh, Relu, LeakyRelu, Maximum,
+                Minimum, Where, Clip
+reduction       Sum, Max, Min (and ``mean``)
+shape           Reshape, Transpose, GetItem, Concatenate, Stack
+linalg          MatMul, Linear
+loss            Softmax, LogSoftmax, SoftmaxWithLoss, IdentityWithLoss
+noise           Dropout
+==============  ===================================================================
+"""
+
+from chainrule.functions.arithmetic import (
+    Add,
+    BroadcastTo,
+    Div,
+    Mul,
+    Neg,
+    Pow,
+    Sub,
+    SumTo,
+    add,
+    broadcast_to,
+    div,
+    mul,
+    neg,
+    pow,
+    sub,
+    sum_to,
+)
+from chainrule.functions.elementwise import (
+    Abs,
+    Clip,
+    Exp,
+    LeakyRelu,
+    Log,
+    Maximum,
+    Minimum,
+    Relu,
+    Sigmoid,
+    Sqrt,
+    Tanh,
+    Where,
+    abs,
+    clip,
+    exp,
+    leaky_relu,
+    log,
+    maximum,
+    minimum,
+    relu,
+    sigmoid,
+    sqrt,
+    tanh,
+    where,
+)
+from chainrule.functions.linalg import Linear, MatMul, linear, matmul
+from chainrule.functions.loss import (
+    IdentityWithLoss,
+    LogSoftmax,
+    Softmax,
+    SoftmaxWithLoss,
+    identity_with_loss,
+    log_softmax,
+    mean_squared_error,
+    softmax,
+    softmax_cross_entropy,
+)
+from chainrule.functions.noise import Dropout, dropout
+from chainrule.functions.reduction import Max, Min, Sum, max, mean, min, sum
+from chainrule.functions.shape import (
+    Concatenate,
+    GetItem,
+    Reshape,
+    Stack,
+    Transpose,
+    concatenate,
+    get_item,
+    reshape,
+    stack,
+    transpose,
+)
+
+__all__ = [
+    "Abs", "Add", "BroadcastTo", "Clip", "Concatenate", "Div", "Dropout", "Exp", "GetItem",
+    "IdentityWithLoss", "LeakyRelu", "Linear", "Log", "LogSoftmax", "MatMul", "Max", "Maximum",
+    "Min", "Minimum", "Mul", "Neg", "Pow", "Relu", "Reshape", "Sigmoid", "Softmax",
+    "SoftmaxWithLoss", "Sqrt", "Stack", "Sub", "Sum", "SumTo", "Tanh", "Transpose", "Where",
+    "abs", "add", "broadcast_to", "clip", "concatenate", "div", "dropout", "exp", "get_item",
+    "identity_with_loss", "leaky_relu", "linear", "log", "log_softmax", "matmul", "max",
+    "maximum", "mean", "mean_squared_error", "min", "minimum", "mul", "neg", "pow", "relu",
+    "reshape", "sigmoid", "softmax", "softmax_cross_entropy", "sqrt", "stack", "sub", "sum",
+    "sum_to", "tanh", "transpose", "where",
+]  # fmt: skip

@@ -1,0 +1,38 @@
+"""The book's Affine layer: a stateful holder of ``W`` and ``b`` around :class:`Linear`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chainrule.functions.linalg import Linear
+
+
+class Affine:
+    """``out = x.reshape(N, -1) @ W + b`` for a batch ``x`` of shape ``(N, ...)``.
+
+    Holds references to ``W`` (D, M) and ``b`` (M,) — an optimizer that updates them in place
+    is seen here. After ``backward``, ``dW`` and ``db`` hold the gradients and the returned
+    ``dx`` has ``x``'s shape. The math is :class:`chainrule.functions.Linear`'s.
+
+    **Backward:** ``dx = dout @ W.T``, ``dW = x.T @ dout``, ``db = dout.sum(axis=0)``.
+
+    >>> import numpy as np
+    >>> layer = Affine(np.ones((4, 2)), np.zeros(2))
+    >>> layer.forward(np.ones((3, 2, 2))).shape
+    (3, 2)
+    >>> layer.backward(np.ones((3, 2))).shape, layer.dW.shape, layer.db.shape
+    ((3, 2, 2), (4, 2), (2,))
+    """
+
+    def __init__(self, W: Any, b: Any, name: str = "Affine"):
+        self.W, self.b = W, b
+        self.dW: Any = None
+        self.db: Any = None
+        self.op = Linear(name)
+
+    def forward(self, x: Any) -> Any:
+        return self.op.forward(x, self.W, self.b)
+
+    def backward(self, dout: Any) -> Any:
+        dx, self.dW, self.db = self.op.backward(dout)
+        return dx

@@ -1,0 +1,578 @@
+"""Gradient-descent optimizers: the ones from chapter 6 of the book, plus AdamW.
+
+Every optimizer can be driven in two ways, and both change the parameter arrays
+**in place** (the book's layers keep references to the very same arrays, so an
+optimizer must never rebind them):
+
+1. The book's way, with two dicts of arrays that share their keys::
+
+       opt = Momentum(lr=0.01)
+       opt.update(network.params, grads)   # state is keyed by the dict key
+
+2. On parameter-like objects, anything with a ``.data`` array and a ``.grad``
+   that is an array or ``None``::
+
+       opt = Adam(lr=1e-3, params=model.parameters())
+       loss.backward()
+       opt.step()        # skips parameters whose .grad is None
+       opt.zero_grad()   # sets every .grad to None
+
+   State is keyed by the parameter's position in ``params``, or by name when
+   ``params`` is a dict of name -> parameter-like.
+
+Use one style per optimizer instance: both share the step counter ``t``.
+
+Performance notes: the state buffers (velocities, squared-gradient averages, ...)
+are allocated once, lazily at a parameter's first update, with its shape and
+dtype, and then updated with in-place ufuncs. A scratch array per (shape, dtype)
+holds the intermediate of each rule, so a step allocates nothing after the
+first. Hyperparameters are stored as Python floats, which NumPy treats as
+"weak" scalars: float32 parameters stay float32 and are computed in float32.
+
+Epsilon: every adaptive method here adds ``eps`` *outside* the square root, as
+the book does, and every default is the book's ``1e-7`` (PyTorch's defaults are
+``1e-10`` for AdaGrad and ``1e-8`` for RMSprop and Adam/AdamW; pass those to
+compare numbers with it).
+
+Checkpoints: :meth:`Optimizer.state_dict` returns plain Python values and a flat
+mapping ``"slot/key" -> ndarray`` that fits a file of named arrays (``np.savez``);
+:meth:`Optimizer.load_state_dict` restores it so that a resumed run makes
+bit-identical updates.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "SGD",
+    "AdaGrad",
+    "Adam",
+    "AdamW",
+    "Momentum",
+    "Nesterov",
+    "Optimizer",
+    "RMSprop",
+    "optimizer_from_name",
+]
+
+
+# --------------------------------------------------------------------------- hyperparameters
+
+
+def _check_positive(value: float) -> str | None:
+    return None if value > 0 else "must be positive"
+
+
+def _check_non_negative(value: float) -> str | None:
+    return None if value >= 0 else "must be non-negative"
+
+
+def _check_unit(value: float) -> str | None:
+    return None if 0 <= value < 1 else "must be in [0, 1)"
+
+
+class _Hyper:
+    """A float hyperparameter, validated whenever it is set (a scheduler may set ``lr``)."""
+
+    def __init__(self, check: Callable[[float], str | None]) -> None:
+        self.check = check
+        self.name = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, obj: Any, objtype: type | None = None) -> Any:
+        if obj is None:
+            return self
+        return obj.__dict__[self.name]
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        where = f"{type(obj).__name__}: {self.name}"
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+            raise TypeError(f"{where} must be a real number, got {value!r}")
+        number = float(value)
+        problem = self.check(number) if math.isfinite(number) else "must be finite"
+        if problem is not None:
+            raise ValueError(f"{where} {problem}, got {value!r}")
+        obj.__dict__[self.name] = number
+
+
+# --------------------------------------------------------------------------- base class
+
+
+class Optimizer:
+    """Shared machinery: the two calling styles, validation, state and checkpoints.
+
+    A subclass lists its hyperparameters in ``hyper_names`` (each a :class:`_Hyper`
+    class attribute), the names of its per-parameter state arrays in ``slot_names``,
+    and implements :meth:`_update` for one parameter.
+
+    Attributes:
+        t: number of steps taken so far, the ``t`` of the formulas. Every call to
+            :meth:`update` or :meth:`step` counts once, whichever parameters it touched.
+        state: ``{key: {slot: ndarray}}``, allocated at a key's first update.
+    """
+
+    hyper_names: tuple[str, ...] = ("lr",)
+    slot_names: tuple[str, ...] = ()
+    lr = _Hyper(_check_positive)
+
+    def __init__(
+        self,
+        params: Iterable[Any] | Mapping[str, Any] | None = None,
+        **hyper: float,
+    ) -> None:
+        for name in self.hyper_names:
+            setattr(self, name, hyper[name])
+        self.t = 0
+        self.state: dict[str, dict[str, np.ndarray]] = {}
+        self._scratch: dict[tuple[tuple[int, ...], np.dtype], np.ndarray] = {}
+        self._params: list[tuple[str, Any]] | None = None
+        if params is not None:
+            self._params = self._collect(params)
+
+    # ---- construction helpers
+
+    def _collect(self, params: Iterable[Any] | Mapping[str, Any]) -> list[tuple[str, Any]]:
+        me = type(self).__name__
+        if isinstance(params, np.ndarray):
+            raise TypeError(
+                f"{me}: params must be parameter-like objects (with .data and .grad), "
+                "not an ndarray; for dicts of arrays use update(params, grads)"
+            )
+        if isinstance(params, Mapping):
+            items = [(str(name), p) for name, p in params.items()]
+        else:
+            items = [(str(i), p) for i, p in enumerate(params)]
+        if not items:
+            raise ValueError(f"{me}: params is empty")
+        seen: dict[int, str] = {}
+        for key, p in items:
+            if not hasattr(p, "grad") or not isinstance(getattr(p, "data", None), np.ndarray):
+                raise TypeError(
+                    f"{me}: params[{key!r}] is not parameter-like: it needs a .data ndarray "
+                    f"and a .grad attribute, got {type(p).__name__}"
+                )
+            if id(p) in seen:
+                raise ValueError(
+                    f"{me}: params[{key!r}] is the same object as params[{seen[id(p)]!r}]"
+                )
+            seen[id(p)] = key
+        return items
+
+    # ---- the two calling styles
+
+    def update(self, params: Mapping[str, np.ndarray], grads: Mapping[str, np.ndarray]) -> None:
+        """The book's interface: update every ``params[key]`` in place from ``grads[key]``."""
+        if params.keys() != grads.keys():
+            me = type(self).__name__
+            no_grad = [k for k in params if k not in grads]
+            no_param = [k for k in grads if k not in params]
+            parts = []
+            if no_grad:
+                parts.append(f"params has no gradient for {no_grad}")
+            if no_param:
+                parts.append(f"grads has keys with no parameter: {no_param}")
+            raise ValueError(f"{me}: params and grads must have the same keys; " + "; ".join(parts))
+        self._apply([(str(key), params[key], grads[key]) for key in params])
+
+    def step(self) -> None:
+        """Update each parameter given at construction from its ``.grad``; skip ``None``s."""
+        items = [(key, p.data, p.grad) for key, p in self._require_params("step")]
+        self._apply([item for item in items if item[2] is not None])
+
+    def zero_grad(self) -> None:
+        """Set ``.grad = None`` on each parameter given at construction."""
+        for _, p in self._require_params("zero_grad"):
+            p.grad = None
+
+    def _require_params(self, method: str) -> list[tuple[str, Any]]:
+        if self._params is None:
+            raise RuntimeError(
+                f"{type(self).__name__}.{method}() needs parameters: construct it with "
+                "params=..., or call update(params, grads) instead"
+            )
+        return self._params
+
+    # ---- the update loop
+
+    def _apply(self, items: list[tuple[str, np.ndarray, Any]]) -> None:
+        # Check everything before changing anything, so a bad gradient leaves all
+        # parameters and the state untouched.
+        checked = [(key, param, self._check(key, param, grad)) for key, param, grad in items]
+        self.t += 1
+        for key, param, grad in checked:
+            slots = self.state.get(key)
+            if slots is None:
+                slots = self.state[key] = {
+                    name: np.zeros(param.shape, dtype=param.dtype) for name in self.slot_names
+                }
+            self._update(param, grad, slots, self._work(param))
+
+    def _check(self, key: str, param: Any, grad: Any) -> np.ndarray:
+        me = type(self).__name__
+        if not isinstance(param, np.ndarray):
+            raise TypeError(
+                f"{me}: parameter {key!r} must be an ndarray, got {type(param).__name__}"
+            )
+        if not np.issubdtype(param.dtype, np.floating):
+            raise TypeError(f"{me}: parameter {key!r} must be floating point, got {param.dtype}")
+        grad = np.asarray(grad)
+        if grad.shape != param.shape:
+            raise ValueError(
+                f"{me}: gradient for {key!r} has shape {grad.shape} "
+                f"but the parameter has shape {param.shape}"
+            )
+        slots = self.state.get(key)
+        if slots is not None:
+            for name, buf in slots.items():
+                if buf.shape != param.shape:
+                    raise ValueError(
+                        f"{me}: state slot '{name}/{key}' has shape {buf.shape} "
+                        f"but the parameter has shape {param.shape}"
+                    )
+                if buf.dtype != param.dtype:  # e.g. float64 state loaded for float32 params
+                    slots[name] = buf.astype(param.dtype)
+        return grad
+
+    def _work(self, param: np.ndarray) -> np.ndarray:
+        """A scratch array shaped like ``param``, shared by parameters of that shape and dtype."""
+        spec = (param.shape, param.dtype)
+        buf = self._scratch.get(spec)
+        if buf is None:
+            buf = self._scratch[spec] = np.empty(param.shape, dtype=param.dtype)
+        return buf
+
+    def _update(
+        self, p: np.ndarray, g: np.ndarray, s: dict[str, np.ndarray], w: np.ndarray
+    ) -> None:
+        """Update parameter ``p`` in place from gradient ``g``, state ``s`` and scratch ``w``."""
+        raise NotImplementedError
+
+    # ---- introspection and checkpoints
+
+    def hyperparameters(self) -> dict[str, float]:
+        return {name: getattr(self, name) for name in self.hyper_names}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.hyperparameters().items())
+        return f"{type(self).__name__}({args})"
+
+    def state_dict(self) -> dict[str, Any]:
+        """A snapshot: ``{"name", "hyper", "step", "slots": {"slot/key": ndarray}}``.
+
+        The arrays are copies, so later steps do not change the snapshot.
+        """
+        return {
+            "name": type(self).__name__,
+            "hyper": self.hyperparameters(),
+            "step": self.t,
+            "slots": {
+                f"{name}/{key}": buf.copy()
+                for key, slots in self.state.items()
+                for name, buf in slots.items()
+            },
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore a :meth:`state_dict` snapshot (the arrays are copied in).
+
+        Raises ``ValueError`` if it belongs to another optimizer class, a
+        hyperparameter or slot is unknown or missing, or a slot's shape differs
+        from its parameter's (checked here when the optimizer holds parameters,
+        otherwise at the first :meth:`update`).
+        """
+        me = type(self).__name__
+        if state.get("name") != me:
+            raise ValueError(f"{me}: cannot load a state saved by {state.get('name')!r}")
+        hyper = dict(state["hyper"])
+        if hyper.keys() != set(self.hyper_names):
+            raise ValueError(
+                f"{me}: state hyperparameters {sorted(hyper)} "
+                f"do not match {sorted(self.hyper_names)}"
+            )
+        step = state["step"]
+        if isinstance(step, bool) or int(step) != step or step < 0:
+            raise ValueError(f"{me}: state step must be a non-negative integer, got {step!r}")
+
+        params = dict(self._params) if self._params is not None else None
+        new_state: dict[str, dict[str, np.ndarray]] = {}
+        for slot_key, array in state["slots"].items():
+            name, sep, key = slot_key.partition("/")
+            if not sep or name not in self.slot_names:
+                raise ValueError(
+                    f"{me}: unknown state slot {slot_key!r}; slots are named "
+                    f"'<slot>/<key>' with <slot> in {list(self.slot_names)}"
+                )
+            buf = np.array(array, copy=True)
+            if params is not None:
+                if key not in params:
+                    raise ValueError(f"{me}: state slot {slot_key!r} names no parameter")
+                data = params[key].data
+                if buf.shape != data.shape:
+                    raise ValueError(
+                        f"{me}: state slot {slot_key!r} has shape {buf.shape} "
+                        f"but the parameter has shape {data.shape}"
+                    )
+                buf = buf.astype(data.dtype, copy=False)
+            new_state.setdefault(key, {})[name] = buf
+        for key, slots in new_state.items():
+            missing = [name for name in self.slot_names if name not in slots]
+            if missing:
+                raise ValueError(f"{me}: state slot '{missing[0]}/{key}' is missing")
+
+        for name in self.hyper_names:
+            setattr(self, name, hyper[name])
+        self.t = int(step)
+        self.state = new_state
+
+
+# --------------------------------------------------------------------------- the rules
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent.
+
+    .. math:: W \\leftarrow W - \\eta \\, g
+    """
+
+    def __init__(self, lr: float = 0.01, *, params: Any = None) -> None:
+        super().__init__(params, lr=lr)
+
+    def _update(self, p, g, s, w):
+        np.multiply(g, self.lr, out=w)  # w = lr * g
+        p -= w  # W -= lr * g
+
+
+class Momentum(Optimizer):
+    """SGD with momentum (the book's form: the velocity includes the learning rate).
+
+    .. math::
+        v \\leftarrow \\mu v - \\eta g, \\qquad W \\leftarrow W + v
+
+    With a constant ``lr`` this equals PyTorch's ``SGD(momentum=mu)``.
+    """
+
+    hyper_names = ("lr", "momentum")
+    slot_names = ("v",)
+    momentum = _Hyper(_check_unit)
+
+    def __init__(self, lr: float = 0.01, momentum: float = 0.9, *, params: Any = None) -> None:
+        super().__init__(params, lr=lr, momentum=momentum)
+
+    def _update(self, p, g, s, w):
+        v = s["v"]
+        v *= self.momentum
+        np.multiply(g, self.lr, out=w)
+        v -= w  # v = mu * v - lr * g
+        p += v  # W += v
+
+
+class Nesterov(Optimizer):
+    """Nesterov's accelerated gradient, in the form that needs only the gradient at W.
+
+    .. math::
+        v \\leftarrow \\mu v - \\eta g, \\qquad W \\leftarrow W + \\mu v - \\eta g
+
+    (with the new ``v``), which is :math:`W + \\mu^2 v_{old} - (1 + \\mu)\\eta g`.
+    Note: the book's listing adds :math:`\\mu^2` times the *updated* velocity
+    instead of the old one; this class uses the old one, as in Bengio et al. (2013),
+    and so equals PyTorch's ``SGD(momentum=mu, nesterov=True)`` while ``lr`` is constant.
+    """
+
+    hyper_names = ("lr", "momentum")
+    slot_names = ("v",)
+    momentum = _Hyper(_check_unit)
+
+    def __init__(self, lr: float = 0.01, momentum: float = 0.9, *, params: Any = None) -> None:
+        super().__init__(params, lr=lr, momentum=momentum)
+
+    def _update(self, p, g, s, w):
+        v = s["v"]
+        v *= self.momentum
+        np.multiply(g, self.lr, out=w)
+        v -= w  # v = mu * v - lr * g
+        p -= w
+        np.multiply(v, self.momentum, out=w)
+        p += w  # W += mu * v - lr * g
+
+
+class AdaGrad(Optimizer):
+    """AdaGrad: a per-element learning rate that shrinks with the summed squared gradients.
+
+    .. math::
+        h \\leftarrow h + g \\odot g, \\qquad
+        W \\leftarrow W - \\eta \\, \\frac{g}{\\sqrt{h} + \\epsilon}
+
+    ``eps`` defaults to the book's ``1e-7`` (PyTorch: ``1e-10``).
+    """
+
+    hyper_names = ("lr", "eps")
+    slot_names = ("h",)
+    eps = _Hyper(_check_non_negative)
+
+    def __init__(self, lr: float = 0.01, eps: float = 1e-7, *, params: Any = None) -> None:
+        super().__init__(params, lr=lr, eps=eps)
+
+    def _update(self, p, g, s, w):
+        h = s["h"]
+        np.multiply(g, g, out=w)
+        h += w  # h += g * g
+        np.sqrt(h, out=w)
+        w += self.eps
+        np.divide(g, w, out=w)
+        w *= self.lr
+        p -= w  # W -= lr * g / (sqrt(h) + eps)
+
+
+class RMSprop(Optimizer):
+    """RMSprop: AdaGrad with an exponential moving average in place of the sum.
+
+    .. math::
+        h \\leftarrow \\rho h + (1 - \\rho) \\, g \\odot g, \\qquad
+        W \\leftarrow W - \\eta \\, \\frac{g}{\\sqrt{h} + \\epsilon}
+
+    ``decay_rate`` is :math:`\\rho` (PyTorch's ``alpha``); ``eps`` defaults to the
+    book's ``1e-7`` (PyTorch: ``1e-8``).
+    """
+
+    hyper_names = ("lr", "decay_rate", "eps")
+    slot_names = ("h",)
+    decay_rate = _Hyper(_check_unit)
+    eps = _Hyper(_check_non_negative)
+
+    def __init__(
+        self,
+        lr: float = 0.01,
+        decay_rate: float = 0.99,
+        eps: float = 1e-7,
+        *,
+        params: Any = None,
+    ) -> None:
+        super().__init__(params, lr=lr, decay_rate=decay_rate, eps=eps)
+
+    def _update(self, p, g, s, w):
+        h = s["h"]
+        h *= self.decay_rate
+        np.multiply(g, g, out=w)
+        w *= 1.0 - self.decay_rate
+        h += w  # h = rho * h + (1 - rho) * g * g
+        np.sqrt(h, out=w)
+        w += self.eps
+        np.divide(g, w, out=w)
+        w *= self.lr
+        p -= w  # W -= lr * g / (sqrt(h) + eps)
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba, Algorithm 1), with bias-corrected moment estimates.
+
+    .. math::
+        m \\leftarrow \\beta_1 m + (1 - \\beta_1) g, \\qquad
+        v \\leftarrow \\beta_2 v + (1 - \\beta_2) g \\odot g,
+
+        \\hat m = m / (1 - \\beta_1^t), \\qquad \\hat v = v / (1 - \\beta_2^t), \\qquad
+        W \\leftarrow W - \\eta \\, \\frac{\\hat m}{\\sqrt{\\hat v} + \\epsilon}
+
+    This is PyTorch's formula. The book folds the corrections into the learning
+    rate and adds ``eps`` to :math:`\\sqrt{v}` rather than :math:`\\sqrt{\\hat v}`;
+    the two agree up to the size of ``eps``. ``eps`` defaults to the book's ``1e-7``
+    (PyTorch: ``1e-8``). ``t`` counts steps of the whole optimizer.
+    """
+
+    hyper_names = ("lr", "beta1", "beta2", "eps")
+    slot_names = ("m", "v")
+    beta1 = _Hyper(_check_unit)
+    beta2 = _Hyper(_check_unit)
+    eps = _Hyper(_check_non_negative)
+
+    def __init__(
+        self,
+        lr: float = 0.001,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+        eps: float = 1e-7,
+        *,
+        params: Any = None,
+    ) -> None:
+        super().__init__(params, lr=lr, beta1=beta1, beta2=beta2, eps=eps)
+
+    def _update(self, p, g, s, w):
+        m, v = s["m"], s["v"]
+        m *= self.beta1
+        np.multiply(g, 1.0 - self.beta1, out=w)
+        m += w  # m = beta1 * m + (1 - beta1) * g
+        v *= self.beta2
+        np.multiply(g, g, out=w)
+        w *= 1.0 - self.beta2
+        v += w  # v = beta2 * v + (1 - beta2) * g * g
+        correction1 = 1.0 - self.beta1**self.t
+        correction2 = 1.0 - self.beta2**self.t
+        np.sqrt(v, out=w)
+        w /= math.sqrt(correction2)
+        w += self.eps  # w = sqrt(v_hat) + eps
+        np.divide(m, w, out=w)
+        w *= self.lr / correction1
+        p -= w  # W -= lr * m_hat / (sqrt(v_hat) + eps)
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter).
+
+    .. math::
+        W \\leftarrow W (1 - \\eta \\lambda), \\quad \\text{then the Adam step on } g
+
+    The decay acts on the weights directly rather than through the gradient, so it
+    is not rescaled by Adam's :math:`1 / \\sqrt{\\hat v}`. As in PyTorch the decay is
+    multiplied by the learning rate. ``weight_decay`` is :math:`\\lambda`.
+    """
+
+    hyper_names = ("lr", "beta1", "beta2", "eps", "weight_decay")
+    weight_decay = _Hyper(_check_non_negative)
+
+    def __init__(
+        self,
+        lr: float = 0.001,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+        eps: float = 1e-7,
+        weight_decay: float = 0.01,
+        *,
+        params: Any = None,
+    ) -> None:
+        Optimizer.__init__(
+            self, params, lr=lr, beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay
+        )
+
+    def _update(self, p, g, s, w):
+        p *= 1.0 - self.lr * self.weight_decay  # W = W * (1 - lr * wd)
+        super()._update(p, g, s, w)
+
+
+# --------------------------------------------------------------------------- lookup by name
+
+_BY_NAME: dict[str, type[Optimizer]] = {
+    "sgd": SGD,
+    "momentum": Momentum,
+    "nesterov": Nesterov,
+    "adagrad": AdaGrad,
+    "rmsprop": RMSprop,
+    "adam": Adam,
+    "adamw": AdamW,
+}
+
+
+def optimizer_from_name(name: str, **kwargs: Any) -> Optimizer:
+    """Build an optimizer from its lowercase name (case-insensitive), e.g. for a CLI.
+
+    ``kwargs`` go to the constructor (``lr=...``, ``params=...``, ...).
+    """
+    cls = _BY_NAME.get(name.strip().lower())
+    if cls is None:
+        raise ValueError(f"unknown optimizer {name!r}; valid names: {', '.join(_BY_NAME)}")
+    return cls(**kwargs)

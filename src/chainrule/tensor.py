@@ -1,0 +1,307 @@
+"""Tensor: an array that remembers which Function made it, and walks the graph back.
+
+>>> from chainrule import Tensor
+>>> x, y, z = Tensor(-2.0), Tensor(5.0), Tensor(-4.0)
+>>> f = (x + y) * z
+>>> f.backward()
+>>> float(x.grad), float(y.grad), float(z.grad)
+(-4.0, -4.0, 3.0)
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from chainrule.backend import get_array_module
+from chainrule.config import using_config
+
+if TYPE_CHECKING:
+    from chainrule.function import Function
+
+
+def _as_data(value: Any) -> Any:
+    """Wrap ``value`` as an array; Python numbers become float64 so they can carry gradients."""
+    if isinstance(value, np.ndarray) or get_array_module(value) is not np:
+        return value
+    if isinstance(value, bool):
+        return np.asarray(value)
+    if isinstance(value, (int, float)):
+        return np.asarray(value, dtype=np.float64)
+    return np.asarray(value)
+
+
+class Tensor:
+    """An array with a gradient and a link to the :class:`Function` that created it.
+
+    ``data`` is the NumPy (or CuPy) array; ``grad`` is filled by :meth:`backward` (an array of
+    ``data``'s shape, or a Tensor when ``create_graph=True``); ``creator`` is the node that
+    produced this value (``None`` for leaves). Python numbers become float64. Floating tensors
+    require gradients by default; integer and boolean tensors (labels, masks) never do.
+    """
+
+    __slots__ = ("__weakref__", "creator", "data", "generation", "grad", "name", "requires_grad")
+
+    # Make ``ndarray op Tensor`` defer to Tensor's reflected operators instead of NumPy
+    # broadcasting over a 0-d object array.
+    __array_ufunc__ = None
+
+    def __init__(self, data: Any, name: str | None = None, requires_grad: bool | None = None):
+        if isinstance(data, Tensor):
+            data = data.data
+        data = _as_data(data)
+        floating = data.dtype.kind in "fc"
+        if requires_grad is None:
+            requires_grad = floating
+        elif requires_grad and not floating:
+            raise TypeError(
+                f"Tensor{'' if name is None else ' ' + repr(name)}: only floating-point tensors "
+                f"can require gradients, got dtype {data.dtype}"
+            )
+        self.data = data
+        self.name = name
+        self.grad: Any = None
+        self.creator: Function | None = None
+        self.generation = 0
+        self.requires_grad = requires_grad
+
+    # ---------------------------------------------------------------- array-like behaviour
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.data.shape
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def size(self) -> int:
+        return self.data.size
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.data.dtype
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        a = np.asarray(self.data) if dtype is None else np.asarray(self.data, dtype=dtype)
+        return a.copy() if copy else a
+
+    def numpy(self) -> np.ndarray:
+        """The data as a NumPy array (copied from the GPU if needed)."""
+        xp = get_array_module(self.data)
+        return self.data if xp is np else xp.asnumpy(self.data)
+
+    def item(self) -> float:
+        return self.data.item()
+
+    def __repr__(self) -> str:
+        body = np.array2string(np.asarray(self.data), prefix="Tensor(").replace("\n", "\n ")
+        extra = "" if self.name is None else f", name={self.name!r}"
+        if self.creator is not None:
+            extra += f", creator={type(self.creator).__name__}"
+        return f"Tensor({body}{extra})"
+
+    # ---------------------------------------------------------------- the backward walk
+    def backward(
+        self,
+        dout: Any = None,
+        retain_grad: bool = False,
+        create_graph: bool = False,
+        *,
+        on_node: Callable[[Function, Any, tuple[Any, ...], tuple[bool, ...]], None] | None = None,
+    ) -> None:
+        """Backpropagate from this tensor through the graph that produced it.
+
+        ``dout`` is the upstream gradient (default 1, allowed only for a single-element tensor).
+        Gradients accumulate into ``.grad`` of every tensor that needs one (call
+        :meth:`cleargrad` between independent backward passes). Intermediate gradients are freed
+        unless ``retain_grad``. With ``create_graph`` the backward pass is recorded too, so the
+        resulting ``.grad`` Tensors can be differentiated again.
+
+        ``on_node(f, dout, dxs, accumulated)`` is called after each node's backward, with its
+        upstream gradient, the gradients it passed down, and for each input whether they were
+        added (``+=``) to a gradient that had already arrived; :mod:`chainrule.explain` uses it.
+        """
+        if not self.requires_grad:
+            raise RuntimeError(
+                "backward(): this tensor does not require gradients (it is not floating-point, "
+                "or it was computed under no_grad() from tensors that need none)"
+            )
+        xp = get_array_module(self.data)
+        if dout is None:
+            if self.size != 1:
+                raise ValueError(
+                    f"backward(): a seed gradient `dout` is needed for a non-scalar tensor of "
+                    f"shape {self.shape}; pass dout with that shape (e.g. ones)"
+                )
+            dout = xp.ones_like(self.data)
+        else:
+            dout = dout.data if isinstance(dout, Tensor) else xp.asarray(dout, dtype=self.dtype)
+            if dout.shape != self.shape:
+                raise ValueError(
+                    f"backward(): dout has shape {dout.shape} but the tensor has shape {self.shape}"
+                )
+        self.grad = Tensor(dout, requires_grad=False) if create_graph else dout
+        if self.creator is None:
+            return
+
+        # 1. Order: a max-heap on generation, so each node runs after every node that consumes
+        #    its output (all contributions to its upstream gradient have arrived).
+        heap: list[tuple[int, int, Function]] = []
+        queued: set[int] = set()
+        counter = 0
+
+        def push(f: Function) -> None:
+            nonlocal counter
+            if id(f) not in queued:
+                queued.add(id(f))
+                heapq.heappush(heap, (-f.generation, counter, f))
+                counter += 1
+
+        push(self.creator)
+        # 2. Walk back: downstream = upstream x local derivative (inside each op's backward);
+        #    `+=` where a value fans out to several consumers.
+        with using_config("enable_backprop", create_graph):
+            while heap:
+                f = heapq.heappop(heap)[2]
+                out = f.output()
+                dy = out.grad
+                dxs = f.backward_on_graph(dy) if create_graph else f.backward(dy)
+                if not isinstance(dxs, tuple):
+                    dxs = (dxs,)
+                if on_node is not None:
+                    accumulated = tuple(
+                        isinstance(x, Tensor) and x.grad is not None for x in f.inputs
+                    )
+                for x, dx in zip(f.inputs, dxs):
+                    if dx is None or not isinstance(x, Tensor) or not x.requires_grad:
+                        continue
+                    x.grad = dx if x.grad is None else x.grad + dx
+                    if x.creator is not None:
+                        push(x.creator)
+                if on_node is not None:
+                    on_node(f, dy, dxs, accumulated)
+                if not retain_grad:
+                    out.grad = None
+
+    def cleargrad(self) -> None:
+        """Forget the accumulated gradient."""
+        self.grad = None
+
+    def detach(self) -> Tensor:
+        """The same data as a new leaf, cut from the graph (shares memory)."""
+        return Tensor(self.data, name=self.name, requires_grad=False)
+
+    # ---------------------------------------------------------------- operators
+    def __add__(self, other: Any) -> Tensor:
+        return F.add(self, other)
+
+    def __radd__(self, other: Any) -> Tensor:
+        return F.add(other, self)
+
+    def __sub__(self, other: Any) -> Tensor:
+        return F.sub(self, other)
+
+    def __rsub__(self, other: Any) -> Tensor:
+        return F.sub(other, self)
+
+    def __mul__(self, other: Any) -> Tensor:
+        return F.mul(self, other)
+
+    def __rmul__(self, other: Any) -> Tensor:
+        return F.mul(other, self)
+
+    def __truediv__(self, other: Any) -> Tensor:
+        return F.div(self, other)
+
+    def __rtruediv__(self, other: Any) -> Tensor:
+        return F.div(other, self)
+
+    def __neg__(self) -> Tensor:
+        return F.neg(self)
+
+    def __pos__(self) -> Tensor:
+        return self
+
+    def __pow__(self, exponent: Any) -> Tensor:
+        return F.pow(self, exponent)
+
+    def __matmul__(self, other: Any) -> Tensor:
+        return F.matmul(self, other)
+
+    def __rmatmul__(self, other: Any) -> Tensor:
+        return F.matmul(other, self)
+
+    def __getitem__(self, index: Any) -> Tensor:
+        return F.get_item(self, index)
+
+    # Comparisons give plain boolean arrays: they have no gradient.
+    def __lt__(self, other: Any) -> Any:
+        return self.data < _raw(other)
+
+    def __le__(self, other: Any) -> Any:
+        return self.data <= _raw(other)
+
+    def __gt__(self, other: Any) -> Any:
+        return self.data > _raw(other)
+
+    def __ge__(self, other: Any) -> Any:
+        return self.data >= _raw(other)
+
+    __hash__ = object.__hash__
+
+    # ---------------------------------------------------------------- methods
+    @property
+    def T(self) -> Tensor:
+        return F.transpose(self)
+
+    def transpose(self, *axes: Any) -> Tensor:
+        if len(axes) == 1 and (axes[0] is None or isinstance(axes[0], (tuple, list))):
+            axes = axes[0]
+        return F.transpose(self, axes or None)
+
+    def reshape(self, *shape: Any) -> Tensor:
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        return F.reshape(self, shape)
+
+    def sum(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return F.sum(self, axis, keepdims)
+
+    def mean(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return F.mean(self, axis, keepdims)
+
+    def max(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return F.max(self, axis, keepdims)
+
+    def min(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return F.min(self, axis, keepdims)
+
+    def exp(self) -> Tensor:
+        return F.exp(self)
+
+    def log(self) -> Tensor:
+        return F.log(self)
+
+    def astype(self, dtype: Any) -> Tensor:
+        """A new leaf holding the data in ``dtype`` (not part of the graph)."""
+        return Tensor(self.data.astype(dtype), name=self.name)
+
+
+def _raw(x: Any) -> Any:
+    return x.data if isinstance(x, Tensor) else x
+
+
+def as_tensor(x: Any) -> Tensor:
+    """``x`` itself if it is a Tensor, else a new leaf Tensor wrapping it."""
+    return x if isinstance(x, Tensor) else Tensor(x)
+
+
+# The ops module imports this one; importing it last keeps the cycle harmless.
+from chainrule import functions as F  # noqa: E402
