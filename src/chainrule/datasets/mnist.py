@@ -354,7 +354,8 @@ def _missing_message(
     loader: str,
 ) -> str:
     lines = [
-        f"{spec.title}: {len(missing)} of 4 files not found: " + ", ".join(f.name for f in missing),
+        f"{spec.title}: {len(missing)} of {len(spec.files)} files not found: "
+        + ", ".join(f.name for f in missing),
         "Looked in (in this order; the uncompressed name without .gz is accepted too):",
     ]
     lines += [f"  {p.directory}  ({p.origin})" for p in places]
