@@ -4,7 +4,7 @@ The book's layers (:mod:`chainrule.layers`) work by hand on NumPy arrays; the sa
 the nodes of the autograd engine (:class:`Tensor`), so each local derivative is written once.
 """
 
-from chainrule import functions
+from chainrule import functions, nn
 from chainrule.config import Config, eval_mode, no_grad, seed, train_mode, using_config
 from chainrule.function import Function
 from chainrule.tensor import Tensor, as_tensor
@@ -19,6 +19,7 @@ __all__ = [
     "as_tensor",
     "eval_mode",
     "functions",
+    "nn",
     "no_grad",
     "seed",
     "train_mode",

@@ -13,6 +13,7 @@ shape           Reshape, Transpose, GetItem, Concatenate, Stack
 linalg          MatMul, Linear
 loss            Softmax, LogSoftmax, SoftmaxWithLoss, IdentityWithLoss
 noise           Dropout
+normalization   BatchNorm (running statistics in a BatchNormState)
 ==============  ===================================================================
 """
 
@@ -73,6 +74,7 @@ from chainrule.functions.loss import (
     softmax_cross_entropy,
 )
 from chainrule.functions.noise import Dropout, dropout
+from chainrule.functions.normalization import BatchNorm, BatchNormState, batch_norm
 from chainrule.functions.reduction import Max, Min, Sum, max, mean, min, sum
 from chainrule.functions.shape import (
     Concatenate,
@@ -98,3 +100,4 @@ __all__ = [
     "reshape", "sigmoid", "softmax", "softmax_cross_entropy", "sqrt", "stack", "sub", "sum",
     "sum_to", "tanh", "transpose", "where",
 ]  # fmt: skip
+__all__ += ["BatchNorm", "BatchNormState", "batch_norm"]

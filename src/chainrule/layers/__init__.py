@@ -22,15 +22,21 @@ from chainrule.functions.elementwise import LeakyRelu, Relu, Sigmoid, Tanh
 from chainrule.functions.elementwise import Maximum as MaxGate
 from chainrule.functions.loss import IdentityWithLoss, Softmax, SoftmaxWithLoss
 from chainrule.layers.affine import Affine
+from chainrule.layers.batchnorm import BatchNormalization
+from chainrule.layers.dropout import Dropout
+from chainrule.layers.multi_layer_net import MultiLayerNet
 from chainrule.layers.two_layer_net import TwoLayerNet
 
 __all__ = [
     "AddLayer",
     "Affine",
+    "BatchNormalization",
+    "Dropout",
     "IdentityWithLoss",
     "LeakyRelu",
     "MaxGate",
     "MulLayer",
+    "MultiLayerNet",
     "Relu",
     "Sigmoid",
     "Softmax",

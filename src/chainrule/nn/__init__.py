@@ -1,0 +1,45 @@
+"""Neural-network modules on the autograd engine: :class:`Module` and :class:`Parameter`, and
+the layers of fully connected networks.
+
+>>> import numpy as np
+>>> from chainrule import nn, functions as F
+>>> from chainrule.optim import Adam
+>>> model = nn.MLP([4, 16, 3], rng=np.random.default_rng(0))
+>>> opt = Adam(lr=1e-2, params=model.parameters())
+>>> x, t = np.ones((8, 4), dtype=np.float32), np.zeros(8, dtype=int)
+>>> loss = F.softmax_cross_entropy(model(x), t)
+>>> loss.backward(); opt.step(); opt.zero_grad()
+
+Modules compute nothing themselves: each ``forward`` calls :mod:`chainrule.functions`, where
+the forward and backward of every op are written once and shared with the book's layers.
+"""
+
+from chainrule.nn import init
+from chainrule.nn.layers import (
+    BatchNorm1d,
+    Dropout,
+    Flatten,
+    LeakyReLU,
+    Linear,
+    ReLU,
+    Sigmoid,
+    Tanh,
+)
+from chainrule.nn.mlp import MLP
+from chainrule.nn.module import Module, Parameter, Sequential
+
+__all__ = [
+    "MLP",
+    "BatchNorm1d",
+    "Dropout",
+    "Flatten",
+    "LeakyReLU",
+    "Linear",
+    "Module",
+    "Parameter",
+    "ReLU",
+    "Sequential",
+    "Sigmoid",
+    "Tanh",
+    "init",
+]
