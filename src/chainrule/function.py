@@ -66,7 +66,9 @@ class Function:
     def __call__(self, *inputs: Any) -> Tensor:
         xs = [x.data if isinstance(x, Tensor) else x for x in inputs]
         raw = self.forward(*xs)
-        y = Tensor(raw)
+        # A result needs a gradient only when it is linked to an input that does (below):
+        # under no_grad(), or from constants, it is a plain leaf.
+        y = Tensor(raw, requires_grad=False)
         if Config.enable_backprop:
             grads_wanted = False
             generation = 0
@@ -114,9 +116,11 @@ class Function:
         # means backward (or kink_state) ran before forward. Say so instead of AttributeError.
         if name.startswith("__") or name in _BOOKKEEPING:
             raise AttributeError(name)
+        label = self.__dict__.get("name")  # a layer's own name (Affine1), else the class
+        if not isinstance(label, str):
+            label = type(self).__name__
         raise BackwardBeforeForwardError(
-            f"{type(self).__name__}: backward() was called before forward() "
-            f"(nothing saved yet: missing {name!r})"
+            f"{label}: backward() was called before forward() (nothing saved yet: missing {name!r})"
         )
 
     def __repr__(self) -> str:

@@ -160,7 +160,7 @@ def _kink_crossings(
         a, b = np.asarray(a), np.asarray(b)
         if a.shape != b.shape:
             continue
-        for idx in zip(*np.nonzero(a != b)):
+        for idx in np.argwhere(a != b):  # argwhere, unlike nonzero, accepts 0-d states
             units.append((name, tuple(int(i) for i in idx)))
     return units
 
@@ -201,24 +201,23 @@ def compare(
         numerical = np.zeros(x.shape)
         crossings = []
         valid = np.ones(x.shape, dtype=bool)
-        flat = x.reshape(-1)
-        for i in range(x.size):
-            saved = flat[i]
+        # Index x itself (not x.reshape(-1), a copy when x is not contiguous, e.g. transposed).
+        for index in np.ndindex(x.shape):
+            saved = x[index]
             try:
-                flat[i] = saved + h
+                x[index] = saved + h
                 f_plus = float(f())
                 side_plus = kink_probe() if kink_probe else ()
-                flat[i] = saved - h
+                x[index] = saved - h
                 f_minus = float(f())
                 side_minus = kink_probe() if kink_probe else ()
             finally:
-                flat[i] = saved
-            numerical.flat[i] = (f_plus - f_minus) / (2 * h)
+                x[index] = saved
+            numerical[index] = (f_plus - f_minus) / (2 * h)
             units = _kink_crossings(side_plus, side_minus) if kink_probe else []
             if units:
-                index = tuple(int(j) for j in np.unravel_index(i, x.shape))
-                crossings.append((index, units))
-                valid.flat[i] = False
+                crossings.append((tuple(int(j) for j in index), units))
+                valid[index] = False
         diff = np.where(valid, np.abs(analytic - numerical), 0.0)
         scale = max(
             np.abs(analytic[valid]).max(initial=0.0), np.abs(numerical[valid]).max(initial=0.0)

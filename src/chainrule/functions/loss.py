@@ -90,7 +90,7 @@ def check_targets(layer: str, x: Any, t: Any) -> tuple[Any, bool]:
         raise ValueError(f"{layer}: batch size mismatch: scores {x.shape} but labels {t.shape}")
     t = t.reshape(n)
     if t.dtype.kind == "f":
-        if not bool(xp.all(t == xp.round(t))):
+        if not bool(xp.all(xp.isfinite(t) & (t == xp.round(t)))):
             raise ValueError(f"{layer}: class labels must be integers, got non-integer values")
     elif t.dtype.kind not in "iu":
         raise ValueError(f"{layer}: class labels must be integers, got dtype {t.dtype}")
@@ -129,10 +129,11 @@ class SoftmaxWithLoss(Function):
         n = logp.shape[0]
         self.t, self.one_hot = t, one_hot
         self.y = get_array_module(x).exp(logp)
+        # `0.0 - s` rather than `-s`: a perfect prediction gives +0.0, never -0.0.
         if one_hot:
-            self.loss = -(t * logp).sum() / n
+            self.loss = 0.0 - (t * logp).sum() / n
         else:
-            self.loss = -logp[range(n), t].sum() / n
+            self.loss = 0.0 - logp[range(n), t].sum() / n
         return self.loss
 
     def backward(self, dout: Any = 1) -> Any:

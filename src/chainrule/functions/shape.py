@@ -58,7 +58,10 @@ class Transpose(Function):
     def backward(self, dout: Any) -> Any:
         if self.axes is None:
             return transpose(dout)
-        return transpose(dout, tuple(np.argsort(self.axes)))
+        # Normalise negative axes first: argsort of (1, 0, -1) is not the inverse of it.
+        return transpose(
+            dout, tuple(int(a) for a in np.argsort([a % dout.ndim for a in self.axes]))
+        )
 
 
 class GetItem(Function):
