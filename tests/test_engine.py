@@ -464,3 +464,15 @@ def test_float32_graph_keeps_float32(rng):
     assert loss.dtype == np.float32
     loss.backward()
     assert x.grad.dtype == np.float32 and W.grad.dtype == np.float32
+
+
+def test_leaf_grads_are_writable_and_never_shared() -> None:
+    a, b = Tensor(np.ones(3)), Tensor(np.ones(3))
+    c = Tensor(np.ones((2, 3)))
+    ((a + b).sum() + c.sum()).backward()
+    for t in (a, b, c):
+        assert t.grad.flags.writeable
+    assert not np.shares_memory(a.grad, b.grad)
+    a.grad *= 2  # the user's own array: modifying it touches nothing else
+    np.testing.assert_array_equal(b.grad, np.ones(3))
+    np.testing.assert_array_equal(c.grad, np.ones((2, 3)))

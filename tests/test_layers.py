@@ -344,3 +344,25 @@ def test_two_layer_net_api(rng):
     assert net.loss(x, best) > 0.0
     assert net.params["W1"].dtype == np.float64
     assert TwoLayerNet(4, 5, 3, dtype=np.float32).params["W2"].dtype == np.float32
+
+
+def test_affine_without_bias_returns_dx_and_dw() -> None:
+    from chainrule.gradcheck import check_layer
+    from chainrule.layers import Affine
+
+    rng = np.random.default_rng(3)
+    layer = Affine(rng.standard_normal((4, 3)), None)
+    report = check_layer(layer, rng.standard_normal((2, 4)), params={"W": "dW"})
+    assert report.ok and layer.db is None
+
+
+def test_two_layer_net_weights_follow_chainrule_seed() -> None:
+    import chainrule
+    from chainrule.layers import TwoLayerNet
+
+    chainrule.seed(7)
+    first = TwoLayerNet(5, 4, 3).params["W1"].copy()
+    chainrule.seed(7)
+    np.testing.assert_array_equal(TwoLayerNet(5, 4, 3).params["W1"], first)
+    with pytest.raises(ValueError, match="TwoLayerNet: hidden_size must be a positive integer"):
+        TwoLayerNet(5, True, 3)

@@ -165,6 +165,7 @@ class Tensor:
                 counter += 1
 
         push(self.creator)
+        handed_out: set[int] = set()  # ids of arrays already stored as some tensor's .grad
         # 2. Walk back: downstream = upstream x local derivative (inside each op's backward);
         #    `+=` where a value fans out to several consumers.
         with using_config("enable_backprop", create_graph):
@@ -182,7 +183,15 @@ class Tensor:
                 for x, dx in zip(f.inputs, dxs):
                     if dx is None or not isinstance(x, Tensor) or not x.requires_grad:
                         continue
-                    x.grad = dx if x.grad is None else x.grad + dx
+                    if x.grad is not None:
+                        x.grad = x.grad + dx
+                    elif x.creator is None and not create_graph and _shared(dx, handed_out):
+                        # A leaf's .grad is the user's to keep and modify: never a read-only
+                        # broadcast view, nor the same array as another gradient.
+                        x.grad = dx.copy()
+                    else:
+                        x.grad = dx
+                        handed_out.add(id(dx))
                     if x.creator is not None:
                         push(x.creator)
                 if on_node is not None:
@@ -292,6 +301,12 @@ class Tensor:
     def astype(self, dtype: Any) -> Tensor:
         """A new leaf holding the data in ``dtype`` (not part of the graph)."""
         return Tensor(self.data.astype(dtype), name=self.name)
+
+
+def _shared(a: Any, handed_out: set[int]) -> bool:
+    """Is ``a`` a view, or an array already stored as another tensor's gradient?"""
+    flags = getattr(a, "flags", None)
+    return flags is not None and (not flags.owndata or id(a) in handed_out)
 
 
 def _raw(x: Any) -> Any:

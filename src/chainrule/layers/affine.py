@@ -10,9 +10,9 @@ from chainrule.functions.linalg import Linear
 class Affine:
     """``out = x.reshape(N, -1) @ W + b`` for a batch ``x`` of shape ``(N, ...)``.
 
-    Holds references to ``W`` (D, M) and ``b`` (M,) — an optimizer that updates them in place
-    is seen here. After ``backward``, ``dW`` and ``db`` hold the gradients and the returned
-    ``dx`` has ``x``'s shape. The math is :class:`chainrule.functions.Linear`'s.
+    Holds references to ``W`` (D, M) and ``b`` (M,) or ``None`` — an optimizer that updates
+    them in place is seen here. After ``backward``, ``dW`` and ``db`` hold the gradients and
+    the returned ``dx`` has ``x``'s shape. The math is :class:`chainrule.functions.Linear`'s.
 
     **Backward:** ``dx = dout @ W.T``, ``dW = x.T @ dout``, ``db = dout.sum(axis=0)``.
 
@@ -34,5 +34,6 @@ class Affine:
         return self.op.forward(x, self.W, self.b)
 
     def backward(self, dout: Any) -> Any:
-        dx, self.dW, self.db = self.op.backward(dout)
+        dx, self.dW, *db = self.op.backward(dout)
+        self.db = db[0] if db else None
         return dx

@@ -7,10 +7,12 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.config import get_rng
 from chainrule.functions.elementwise import Relu
 from chainrule.functions.loss import SoftmaxWithLoss, check_targets
 from chainrule.gradcheck import numerical_gradient
 from chainrule.layers.affine import Affine
+from chainrule.nn.init import check_size
 
 
 class TwoLayerNet:
@@ -20,7 +22,8 @@ class TwoLayerNet:
     is the ordered dict ``Affine1 -> Relu1 -> Affine2``; ``last_layer`` is
     :class:`SoftmaxWithLoss` (``lastLayer`` is the book's spelling, kept as an alias).
     ``gradient`` walks the layers in reverse — backpropagation by hand — and
-    ``numerical_gradient`` does the same job slowly, for checking it.
+    ``numerical_gradient`` does the same job slowly, for checking it. Weights are drawn from
+    ``rng`` (default: the generator seeded by :func:`chainrule.seed`).
 
     >>> import numpy as np
     >>> net = TwoLayerNet(4, 5, 3, rng=np.random.default_rng(0))
@@ -39,14 +42,10 @@ class TwoLayerNet:
         rng: np.random.Generator | None = None,
         dtype: Any = np.float64,
     ):
-        for name, value in (
-            ("input_size", input_size),
-            ("hidden_size", hidden_size),
-            ("output_size", output_size),
-        ):
-            if int(value) != value or value <= 0:
-                raise ValueError(f"TwoLayerNet: {name} must be a positive integer, got {value!r}")
-        rng = np.random.default_rng() if rng is None else rng
+        input_size = check_size("TwoLayerNet", "input_size", input_size)
+        hidden_size = check_size("TwoLayerNet", "hidden_size", hidden_size)
+        output_size = check_size("TwoLayerNet", "output_size", output_size)
+        rng = get_rng() if rng is None else rng
         self.params = {
             "W1": (weight_init_std * rng.standard_normal((input_size, hidden_size))).astype(dtype),
             "b1": np.zeros(hidden_size, dtype=dtype),
