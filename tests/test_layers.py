@@ -294,6 +294,10 @@ def test_two_layer_net_gradient_leaves_inputs_unchanged(rng):
 
 
 def _by_layers(net: TwoLayerNet, x: np.ndarray, t: np.ndarray) -> tuple[float, np.ndarray, dict]:
+    assert net.layers["Affine1"].need_dx is False  # skipped by default: nobody uses it
+    net.gradient(x, t)
+    assert net.layers["Affine1"].backward(np.ones((x.shape[0], 7))) is None
+    net.layers["Affine1"].need_dx = True  # ask for the input's gradient to compare it
     loss = net.loss(x, t)
     grads = net.gradient(x, t)
     dout = net.last_layer.backward(1)

@@ -40,7 +40,7 @@ from chainrule.config import Config
 from chainrule.tensor import Tensor
 
 # Attributes of a Function that are graph bookkeeping, never saved values to swap.
-_BOOKKEEPING = frozenset({"inputs", "output", "generation", "_out_id"})
+_BOOKKEEPING = frozenset({"inputs", "output", "generation", "_out_id", "needs_input_grad"})
 
 
 class Function:
@@ -52,6 +52,14 @@ class Function:
 
     #: ``backward`` uses only operations shared by arrays and Tensors, so it can be recorded.
     differentiable_backward: bool = False
+
+    #: Which inputs need a gradient (``None``: all). Set per call on the graph; a layer used by
+    #: hand may set it so ``backward`` skips work whose result nobody uses.
+    needs_input_grad: tuple[bool, ...] | None = None
+
+    def wants_grad(self, i: int) -> bool:
+        """Should ``backward`` compute the gradient of input ``i``?"""
+        return self.needs_input_grad is None or self.needs_input_grad[i]
 
     inputs: tuple[Any, ...]
     output: weakref.ref[Tensor]
@@ -70,14 +78,10 @@ class Function:
         # under no_grad(), or from constants, it is a plain leaf.
         y = Tensor(raw, requires_grad=False)
         if Config.enable_backprop:
-            grads_wanted = False
-            generation = 0
-            for x in inputs:
-                if isinstance(x, Tensor) and x.requires_grad:
-                    grads_wanted = True
-                    if x.generation > generation:
-                        generation = x.generation
-            if grads_wanted:
+            wanted = tuple(isinstance(x, Tensor) and x.requires_grad for x in inputs)
+            if any(wanted):
+                generation = max(x.generation for x, w in zip(inputs, wanted) if w)
+                self.needs_input_grad = wanted
                 self.inputs = inputs
                 self.generation = generation
                 # A weak link to the output: the graph is kept alive from the loss backwards

@@ -37,7 +37,9 @@ class MatMul(Function):
         return x @ w
 
     def backward(self, dout: Any) -> tuple[Any, Any]:
-        return dout @ self.w.T, self.x.T @ dout
+        dx = dout @ self.w.T if self.wants_grad(0) else None
+        dw = self.x.T @ dout if self.wants_grad(1) else None
+        return dx, dw
 
 
 class Linear(Function):
@@ -85,7 +87,8 @@ class Linear(Function):
 
     def backward(self, dout: Any) -> tuple[Any, ...]:
         x2 = self.x.reshape(self.x.shape[0], -1)
-        dx = (dout @ self.W.T).reshape(self.x.shape)
+        # The first layer's dx (a gradient for the input images) is a whole matmul nobody uses.
+        dx = (dout @ self.W.T).reshape(self.x.shape) if self.wants_grad(0) else None
         dW = x2.T @ dout
         if not self.has_bias:
             return dx, dW

@@ -24,11 +24,22 @@ class Affine:
     ((3, 2, 2), (4, 2), (2,))
     """
 
-    def __init__(self, W: Any, b: Any, name: str = "Affine"):
+    def __init__(self, W: Any, b: Any, name: str = "Affine", *, need_dx: bool = True):
         self.W, self.b = W, b
         self.dW: Any = None
         self.db: Any = None
         self.op = Linear(name)
+        self.need_dx = need_dx
+
+    @property
+    def need_dx(self) -> bool:
+        """Whether ``backward`` computes ``dx``; ``False`` for a network's first layer, whose
+        input gradient nobody uses (``backward`` then returns ``None``)."""
+        return self.op.wants_grad(0)
+
+    @need_dx.setter
+    def need_dx(self, value: bool) -> None:
+        self.op.needs_input_grad = None if value else (False, True, True)
 
     def forward(self, x: Any) -> Any:
         return self.op.forward(x, self.W, self.b)

@@ -108,7 +108,8 @@ class MultiLayerNet:
             std = init_std(self.weight_init_std, sizes[i - 1])
             W = self.params[f"W{i}"] = normal((sizes[i - 1], sizes[i]), std, self.rng, dtype)
             b = self.params[f"b{i}"] = np.zeros(sizes[i], dtype=dtype)
-            self.layers[f"Affine{i}"] = Affine(W, b, name=f"Affine{i}")
+            # The input images need no gradient: the first Affine skips computing dx.
+            self.layers[f"Affine{i}"] = Affine(W, b, name=f"Affine{i}", need_dx=i > 1)
             if i == len(sizes) - 1:
                 break
             if self.use_batchnorm:

@@ -53,7 +53,10 @@ class TwoLayerNet:
             "b2": np.zeros(output_size, dtype=dtype),
         }
         self.layers: OrderedDict[str, Any] = OrderedDict()
-        self.layers["Affine1"] = Affine(self.params["W1"], self.params["b1"], name="Affine1")
+        # Nobody uses the gradient of the input images: Affine1 skips computing dx.
+        self.layers["Affine1"] = Affine(
+            self.params["W1"], self.params["b1"], name="Affine1", need_dx=False
+        )
         self.layers["Relu1"] = Relu()
         self.layers["Affine2"] = Affine(self.params["W2"], self.params["b2"], name="Affine2")
         self.last_layer = SoftmaxWithLoss()
