@@ -14,6 +14,7 @@ linalg          MatMul, Linear
 loss            Softmax, LogSoftmax, SoftmaxWithLoss, IdentityWithLoss
 noise           Dropout
 normalization   BatchNorm (running statistics in a BatchNormState)
+conv            Conv2d, MaxPool2d, AvgPool2d (and im2col, col2im, conv_output_size)
 ==============  ===================================================================
 """
 
@@ -34,6 +35,17 @@ from chainrule.functions.arithmetic import (
     pow,
     sub,
     sum_to,
+)
+from chainrule.functions.conv import (
+    AvgPool2d,
+    Conv2d,
+    MaxPool2d,
+    avg_pool2d,
+    col2im,
+    conv2d,
+    conv_output_size,
+    im2col,
+    max_pool2d,
 )
 from chainrule.functions.elementwise import (
     Abs,
@@ -101,3 +113,7 @@ __all__ = [
     "sum_to", "tanh", "transpose", "where",
 ]  # fmt: skip
 __all__ += ["BatchNorm", "BatchNormState", "batch_norm"]
+__all__ += [
+    "AvgPool2d", "Conv2d", "MaxPool2d", "avg_pool2d", "col2im", "conv2d", "conv_output_size",
+    "im2col", "max_pool2d",
+]  # fmt: skip

@@ -23,6 +23,8 @@ from chainrule.functions.elementwise import Maximum as MaxGate
 from chainrule.functions.loss import IdentityWithLoss, Softmax, SoftmaxWithLoss
 from chainrule.layers.affine import Affine
 from chainrule.layers.batchnorm import BatchNormalization
+from chainrule.layers.conv import Convolution, Pooling
+from chainrule.layers.conv_nets import DeepConvNet, SimpleConvNet
 from chainrule.layers.dropout import Dropout
 from chainrule.layers.multi_layer_net import MultiLayerNet
 from chainrule.layers.two_layer_net import TwoLayerNet
@@ -44,3 +46,4 @@ __all__ = [
     "Tanh",
     "TwoLayerNet",
 ]
+__all__ += ["Convolution", "DeepConvNet", "Pooling", "SimpleConvNet"]
