@@ -375,8 +375,11 @@ class Conv2d(Function):
         # dout as the (FN, OH*OW*N) matrix the forward GEMM produced (one transposing copy).
         d = xp.ascontiguousarray(dout.transpose(1, 2, 3, 0)).reshape(fn, -1)
         dW = (d @ self.col.T).reshape(self.W.shape)  # BLAS reads col.T in place
-        dcol = self.W.reshape(fn, -1).T @ d  # (K, OH*OW*N)
-        dx = _col2im_cols(dcol.reshape(c, fh, fw, oh, ow, n), self.x_shape, self.stride, self.pad)
+        dx = None
+        if self.wants_grad(0):  # the first layer's input (the images) needs no gradient
+            dcol = self.W.reshape(fn, -1).T @ d  # (K, OH*OW*N)
+            dcol = dcol.reshape(c, fh, fw, oh, ow, n)
+            dx = _col2im_cols(dcol, self.x_shape, self.stride, self.pad)
         if not self.has_bias:
             return dx, dW
         return dx, dW, d.sum(axis=1)

@@ -33,12 +33,23 @@ class Convolution:
     ((4, 3, 5, 5), (2, 3, 3, 3), (2,))
     """
 
-    def __init__(self, W: Any, b: Any, stride: Any = 1, pad: Any = 0):
+    def __init__(self, W: Any, b: Any, stride: Any = 1, pad: Any = 0, *, need_dx: bool = True):
         self.W, self.b = W, b
         self.stride, self.pad = stride, pad
         self.dW: Any = None
         self.db: Any = None
         self.op = Conv2d(stride, pad)
+        self.need_dx = need_dx
+
+    @property
+    def need_dx(self) -> bool:
+        """Whether ``backward`` computes ``dx``; ``False`` for a network's first layer, whose
+        input gradient nobody uses (``backward`` then returns ``None``)."""
+        return self.op.wants_grad(0)
+
+    @need_dx.setter
+    def need_dx(self, value: bool) -> None:
+        self.op.needs_input_grad = None if value else (False, True, True)
 
     def forward(self, x: Any) -> Any:
         if self.b is None:

@@ -223,7 +223,8 @@ class SimpleConvNet(_ConvNetBase):
 
         P = self.params
         self.layers = OrderedDict()
-        self.layers["Conv1"] = Convolution(P["W1"], P["b1"], p["stride"], p["pad"])
+        # The input images need no gradient: Conv1 skips computing dx (a col2im and a GEMM).
+        self.layers["Conv1"] = Convolution(P["W1"], P["b1"], p["stride"], p["pad"], need_dx=False)
         self.layers["Relu1"] = Relu()
         self.layers["Pool1"] = Pooling(pool_h=2, pool_w=2, stride=2)
         self.layers["Affine1"] = Affine(P["W2"], P["b2"], name="Affine1")
@@ -345,7 +346,7 @@ class DeepConvNet(_ConvNetBase):
             add_param(i, f"Conv{i}", (p["filter_num"], c, fs, fs), c * fs * fs)
             shape = _conv_shape(me, f"convolution {i}", shape, p)
             self.layers[f"Conv{i}"] = Convolution(
-                self.params[f"W{i}"], self.params[f"b{i}"], p["stride"], p["pad"]
+                self.params[f"W{i}"], self.params[f"b{i}"], p["stride"], p["pad"], need_dx=i > 1
             )
             relu += 1
             self.layers[f"Relu{relu}"] = Relu()
