@@ -64,7 +64,7 @@ _DEFAULT_LR = {
     "adam": 0.001,
     "adamw": 0.001,
 }
-_DEFAULT_HIDDEN = {"two-layer": [50], "mlp": [256, 128]}
+_DEFAULT_HIDDEN = {"two-layer": [50], "mlp": [256, 128], "simple-cnn": [100], "deep-cnn": [50]}
 _DEFAULT_ITERATIONS = 10_000  # the book's TwoLayerNet run: 16.67 epochs of 600 batches
 _DATASETS = ("mnist", "fashion-mnist")
 _NUM_CLASSES = 10
@@ -656,12 +656,13 @@ def _add_train_parser(sub: Any) -> None:
         ),
     )
     model = train.add_argument_group("model")
-    model.add_argument("--model", choices=("two-layer", "mlp"), help="default: two-layer")
+    model.add_argument("--model", choices=tuple(_DEFAULT_HIDDEN), help="default: two-layer")
     model.add_argument(
         "--hidden",
         type=_sizes,
         metavar="N[,N...]",
-        help="hidden layer sizes (default: 50 for two-layer, 256,128 for mlp)",
+        help="hidden layer sizes (default: 50 for two-layer, 256,128 for mlp, 100 for "
+        "simple-cnn, 50 for deep-cnn)",
     )
     model.add_argument("--activation", choices=("relu", "sigmoid", "tanh"), help="default: relu")
     model.add_argument(
@@ -778,6 +779,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train_parser(sub)
     _add_evaluate_parser(sub)
     _add_predict_parser(sub)
+
+    from chainrule.viz.cli import add_graph_parser
+
+    add_graph_parser(sub)
     return parser
 
 

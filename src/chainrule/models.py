@@ -348,3 +348,77 @@ register_model(
     _check_mlp,
     help="the book's MultiLayerNet: (Affine-[BatchNorm]-act-[Dropout]) x n, Affine-Softmax",
 )
+
+
+# --------------------------------------------------------------------------------------------
+# the convolutional networks of chapters 7 and 8
+# --------------------------------------------------------------------------------------------
+
+
+def _image_dim(cfg: dict[str, Any]) -> tuple[int, int, int]:
+    side = math.isqrt(cfg["input_size"])
+    if side * side != cfg["input_size"]:
+        raise ValueError(
+            f"model config: {cfg['model']} needs square 1-channel images; input_size "
+            f"{cfg['input_size']} is not a square number"
+        )
+    return (1, side, side)
+
+
+def _check_cnn(cfg: dict[str, Any]) -> None:
+    _image_dim(cfg)
+    problems = []
+    if len(cfg["hidden"]) != 1:
+        problems.append(f"exactly one hidden affine size (got hidden={cfg['hidden']})")
+    if cfg["activation"] != "relu":
+        problems.append(f"relu only (got activation={cfg['activation']!r})")
+    if cfg["batchnorm"] or cfg["weight_decay"]:
+        problems.append("no batchnorm or weight_decay")
+    if cfg["model"] == "simple-cnn" and cfg["dropout"]:
+        problems.append("no dropout")
+    if problems:
+        raise ValueError(f"model config: {cfg['model']} supports " + "; ".join(problems))
+    if cfg["model"] == "deep-cnn" and not cfg["dropout"]:
+        cfg["dropout"] = 0.5  # the book's DeepConvNet always has its two dropout layers
+    if cfg["init"] is None:
+        cfg["init"] = 0.01 if cfg["model"] == "simple-cnn" else "he"
+
+
+def _build_simple_cnn(cfg: dict[str, Any], rng: np.random.Generator) -> Any:
+    from chainrule.layers import SimpleConvNet
+
+    return SimpleConvNet(
+        _image_dim(cfg),
+        hidden_size=cfg["hidden"][0],
+        output_size=cfg["output_size"],
+        weight_init_std=cfg["init"],
+        rng=rng,
+        dtype=np.dtype(cfg["dtype"]),
+    )
+
+
+def _build_deep_cnn(cfg: dict[str, Any], rng: np.random.Generator) -> Any:
+    from chainrule.layers import DeepConvNet
+
+    return DeepConvNet(
+        _image_dim(cfg),
+        hidden_size=cfg["hidden"][0],
+        output_size=cfg["output_size"],
+        dropout_ratio=cfg["dropout"],
+        rng=rng,
+        dtype=np.dtype(cfg["dtype"]),
+    )
+
+
+register_model(
+    "simple-cnn",
+    _build_simple_cnn,
+    _check_cnn,
+    help="the book's SimpleConvNet: Conv(30 5x5)-ReLU-Pool-Affine(100)-ReLU-Affine (chapter 7)",
+)
+register_model(
+    "deep-cnn",
+    _build_deep_cnn,
+    _check_cnn,
+    help="the book's DeepConvNet: six 3x3 convs, three pools, Affine(50), dropout (chapter 8)",
+)

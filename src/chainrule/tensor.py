@@ -176,13 +176,12 @@ class Tensor:
                 dxs = f.backward_on_graph(dy) if create_graph else f.backward(dy)
                 if not isinstance(dxs, tuple):
                     dxs = (dxs,)
-                if on_node is not None:
-                    accumulated = tuple(
-                        isinstance(x, Tensor) and x.grad is not None for x in f.inputs
-                    )
+                accumulated = []  # per input: was dx added (+=) to a gradient already there?
                 for x, dx in zip(f.inputs, dxs):
                     if dx is None or not isinstance(x, Tensor) or not x.requires_grad:
+                        accumulated.append(False)
                         continue
+                    accumulated.append(x.grad is not None)
                     if x.grad is not None:
                         x.grad = x.grad + dx
                     elif x.creator is None and not create_graph and _shared(dx, handed_out):
@@ -195,7 +194,7 @@ class Tensor:
                     if x.creator is not None:
                         push(x.creator)
                 if on_node is not None:
-                    on_node(f, dy, dxs, accumulated)
+                    on_node(f, dy, dxs, tuple(accumulated))
                 if not retain_grad:
                     out.grad = None
 
