@@ -45,3 +45,22 @@ def test_bad_flag_exits_non_zero() -> None:
     with pytest.raises(SystemExit) as e:
         main(["demo", "--no-such-flag"])
     assert e.value.code == 2
+
+
+def test_blas_threads_limits_inside_the_block() -> None:
+    threadpoolctl = pytest.importorskip("threadpoolctl")  # in the dev and all extras
+    from chainrule.backend import blas_threads
+
+    with blas_threads(1) as limited:
+        assert limited
+        blas = [p for p in threadpoolctl.threadpool_info() if p["user_api"] == "blas"]
+        assert blas and all(p["num_threads"] == 1 for p in blas)
+    with blas_threads(None) as limited:
+        assert limited
+
+
+def test_train_rejects_zero_threads(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as e:
+        main(["train", "--threads", "0"])
+    assert e.value.code == 2
+    assert "--threads" in capsys.readouterr().err

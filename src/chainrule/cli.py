@@ -441,6 +441,19 @@ def _print_results(trainer: Any, wall_seconds: float) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from chainrule.backend import blas_threads
+
+    with blas_threads(args.threads) as limited:
+        if not limited:
+            print(
+                f"chainrule train: note: cannot set BLAS threads to {args.threads} without "
+                "threadpoolctl (pip install threadpoolctl, or set OPENBLAS_NUM_THREADS)",
+                file=sys.stderr,
+            )
+        return _train(args)
+
+
+def _train(args: argparse.Namespace) -> int:
     from chainrule.serialization import CheckpointError
     from chainrule.training import TrainingDiverged, save_history
 
@@ -722,6 +735,13 @@ def _add_train_parser(sub: Any) -> None:
     data.add_argument("--history", metavar="JSON", help="write the per-epoch history as JSON")
     data.add_argument(
         "--no-progress", action="store_true", help="no progress bar: one line per epoch only"
+    )
+    data.add_argument(
+        "--threads",
+        type=_positive_int,
+        default=1,
+        metavar="N",
+        help="BLAS threads (default 1: faster for these small matrices; needs threadpoolctl)",
     )
     train.set_defaults(func=cmd_train)
 
