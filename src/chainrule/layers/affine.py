@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from chainrule.functions.linalg import Linear
+from chainrule.layers.base import ParamLayer
 
 
-class Affine:
+class Affine(ParamLayer):
     """``out = x.reshape(N, -1) @ W + b`` for a batch ``x`` of shape ``(N, ...)``.
 
     Holds references to ``W`` (D, M) and ``b`` (M,) or ``None`` — an optimizer that updates
@@ -30,16 +31,6 @@ class Affine:
         self.db: Any = None
         self.op = Linear(name)
         self.need_dx = need_dx
-
-    @property
-    def need_dx(self) -> bool:
-        """Whether ``backward`` computes ``dx``; ``False`` for a network's first layer, whose
-        input gradient nobody uses (``backward`` then returns ``None``)."""
-        return self.op.wants_grad(0)
-
-    @need_dx.setter
-    def need_dx(self, value: bool) -> None:
-        self.op.needs_input_grad = None if value else (False, True, True)
 
     def forward(self, x: Any) -> Any:
         return self.op.forward(x, self.W, self.b)

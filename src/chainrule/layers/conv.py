@@ -13,9 +13,10 @@ from typing import Any
 import numpy as np
 
 from chainrule.functions.conv import AvgPool2d, Conv2d, MaxPool2d
+from chainrule.layers.base import ParamLayer
 
 
-class Convolution:
+class Convolution(ParamLayer):
     """``out = conv2d(x, W, b, stride, pad)`` for ``x`` (N, C, H, W), ``W`` (FN, C, FH, FW),
     ``b`` (FN,) or ``None``; ``out`` is (N, FN, OH, OW), ``OH = (H + 2*pad - FH) / stride + 1``.
 
@@ -40,16 +41,6 @@ class Convolution:
         self.db: Any = None
         self.op = Conv2d(stride, pad)
         self.need_dx = need_dx
-
-    @property
-    def need_dx(self) -> bool:
-        """Whether ``backward`` computes ``dx``; ``False`` for a network's first layer, whose
-        input gradient nobody uses (``backward`` then returns ``None``)."""
-        return self.op.wants_grad(0)
-
-    @need_dx.setter
-    def need_dx(self, value: bool) -> None:
-        self.op.needs_input_grad = None if value else (False, True, True)
 
     def forward(self, x: Any) -> Any:
         if self.b is None:
