@@ -1,0 +1,1 @@
+"""Benchmarks of chainrule against a plain NumPy loop and PyTorch: `python -m benchmarks`."""

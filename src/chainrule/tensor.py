@@ -165,7 +165,8 @@ class Tensor:
                 counter += 1
 
         push(self.creator)
-        handed_out: set[int] = set()  # ids of arrays already stored as some tensor's .grad
+        # Arrays already stored as some tensor's .grad, by id (kept alive so ids stay unique).
+        handed_out: dict[int, Any] = {}
         # 2. Walk back: downstream = upstream x local derivative (inside each op's backward);
         #    `+=` where a value fans out to several consumers.
         with using_config("enable_backprop", create_graph):
@@ -190,7 +191,7 @@ class Tensor:
                         x.grad = dx.copy()
                     else:
                         x.grad = dx
-                        handed_out.add(id(dx))
+                        handed_out[id(dx)] = dx
                     if x.creator is not None:
                         push(x.creator)
                 if on_node is not None:
@@ -302,7 +303,7 @@ class Tensor:
         return Tensor(self.data.astype(dtype), name=self.name)
 
 
-def _shared(a: Any, handed_out: set[int]) -> bool:
+def _shared(a: Any, handed_out: dict[int, Any]) -> bool:
     """Is ``a`` a view, or an array already stored as another tensor's gradient?"""
     flags = getattr(a, "flags", None)
     return flags is not None and (not flags.owndata or id(a) in handed_out)

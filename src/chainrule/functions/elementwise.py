@@ -141,14 +141,20 @@ class Relu(Function):
     differentiable_backward = True
 
     def forward(self, x: Any) -> Any:
-        self.mask = get_array_module(x).asarray(x) <= 0
-        return get_array_module(x).maximum(x, 0)
+        xp = get_array_module(x)
+        self.keep = xp.asarray(x) > 0  # where the gradient passes; the book's mask is ~keep
+        return xp.maximum(x, 0)
 
     def backward(self, dout: Any) -> Any:
-        return dout * ~self.mask
+        return dout * self.keep
+
+    @property
+    def mask(self) -> Any:
+        """The book's ``mask``: ``True`` where ``x <= 0`` (the gradient stops there)."""
+        return ~self.keep
 
     def kink_state(self) -> Any:
-        return self.mask
+        return self.keep
 
 
 class LeakyRelu(Function):

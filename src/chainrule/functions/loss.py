@@ -125,15 +125,20 @@ class SoftmaxWithLoss(Function):
     def forward(self, x: Any, t: Any) -> Any:
         t, one_hot = check_targets(type(self).__name__, x, t)
         self.x_shape = x.shape
-        logp = _log_softmax(x.reshape(len(t), -1))
+        xp = get_array_module(x)
+        scores = x.reshape(len(t), -1)
+        shifted = scores - scores.max(axis=-1, keepdims=True)
+        e = xp.exp(shifted)  # one exp serves both the loss (log-softmax) and y (softmax)
+        total = e.sum(axis=-1, keepdims=True)
+        logp = shifted - xp.log(total)
         n = logp.shape[0]
         self.t, self.one_hot = t, one_hot
-        self.y = get_array_module(x).exp(logp)
+        self.y = e / total
         # `0.0 - s` rather than `-s`: a perfect prediction gives +0.0, never -0.0.
         if one_hot:
             self.loss = 0.0 - (t * logp).sum() / n
         else:
-            self.loss = 0.0 - logp[range(n), t].sum() / n
+            self.loss = 0.0 - logp[xp.arange(n), t].sum() / n
         return self.loss
 
     def backward(self, dout: Any = 1) -> Any:
@@ -142,7 +147,7 @@ class SoftmaxWithLoss(Function):
             dx = self.y - self.t
         else:
             dx = self.y.copy()
-            dx[range(n), self.t] -= 1
+            dx[get_array_module(dx).arange(n), self.t] -= 1
         dx *= dout / n
         return dx.reshape(self.x_shape)
 

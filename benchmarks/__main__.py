@@ -1,0 +1,345 @@
+"""``python -m benchmarks``: training throughput of the book's networks, chainrule vs references.
+
+The parent process measures nothing itself. For each thread count it starts a *worker*
+subprocess with ``OPENBLAS_NUM_THREADS``/``OMP_NUM_THREADS``/``MKL_NUM_THREADS`` set (BLAS reads
+them when NumPy loads, so they cannot be changed inside a running process); the worker times
+all rows interleaved and reports raw seconds as JSON. Then, per row, a fresh *memory probe*
+subprocess builds only that row and trains a few steps, and reports its peak RSS
+(``resource.getrusage``, process-wide, hence one process per row). The parent prints the tables
+and writes everything to ``--json``.
+
+See docs/benchmarks.md for what the rows and columns mean.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from benchmarks import machine, report
+
+ROOT = Path(__file__).resolve().parent.parent
+NET_NAMES = ("small", "big")
+ROW_NAMES = ("chainrule-layers", "chainrule-autograd", "numpy-f64", "numpy-f32", "pytorch")
+
+# What --quick changes (a smoke run for tests: seconds, not minutes).
+QUICK = {"repeats": 2, "warmup": 1, "steps": {"small": 3, "big": 1}, "pool": 1024,
+         "peak_size": 256, "peak_tries": 2, "memory_steps": 1, "gap": 0.0}  # fmt: skip
+FULL = {"repeats": 5, "warmup": 1, "steps": {"small": 500, "big": 12}, "pool": 8192,
+        "peak_size": 2048, "peak_tries": 5, "memory_steps": 3, "gap": 0.15}  # fmt: skip
+
+
+def _csv(kind: str, allowed: tuple[str, ...] | None = None) -> Any:
+    def parse(text: str) -> list[Any]:
+        items = [item.strip() for item in text.split(",") if item.strip()]
+        if not items:
+            raise argparse.ArgumentTypeError(f"empty list of {kind}")
+        if allowed is None:
+            try:
+                values = [int(item) for item in items]
+            except ValueError:
+                raise argparse.ArgumentTypeError(f"{kind} must be integers: {text!r}") from None
+            if any(v < 1 for v in values):
+                raise argparse.ArgumentTypeError(f"{kind} must be at least 1: {text!r}")
+            return values
+        unknown = [item for item in items if item not in allowed]
+        if unknown:
+            raise argparse.ArgumentTypeError(
+                f"unknown {kind} {', '.join(unknown)}; choose from {', '.join(allowed)}"
+            )
+        return items
+
+    return parse
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    value = float(text)
+    if not value >= 0:  # also rejects nan
+        raise argparse.ArgumentTypeError(f"must be a non-negative number of seconds, got {text}")
+    return value
+
+
+def _non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be at least 0, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks",
+        description="Training throughput (samples/s), epoch time, peak memory and GFLOP/s of "
+        "the book's networks: chainrule's layers and autograd paths against a plain NumPy loop "
+        "and PyTorch on the CPU, timed interleaved in one process per thread count.",
+    )
+    parser.add_argument(
+        "--threads", type=_csv("thread counts"), default=[1, 2], metavar="N[,N...]",
+        help="BLAS/OpenMP thread counts, one worker process each (default: 1,2)",
+    )  # fmt: skip
+    parser.add_argument("--repeats", type=_positive, help="timed rounds (default 5; quick 2)")
+    parser.add_argument(
+        "--warmup", type=_non_negative, help="untimed rounds first (default 1; quick 1)"
+    )
+    parser.add_argument(
+        "--steps", type=_positive,
+        help="training steps per timed run, for every net (default: small 500, big 12; "
+        "quick: 3 and 1)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--nets", type=_csv("nets", NET_NAMES), default=list(NET_NAMES), metavar="NET[,NET]",
+        help="small (784-50-10, batch 100) and/or big (784-1024-1024-10, batch 256)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--rows", type=_csv("rows", ROW_NAMES), default=list(ROW_NAMES), metavar="ROW[,ROW...]",
+        help=f"which implementations to time (default all: {', '.join(ROW_NAMES)})",
+    )  # fmt: skip
+    parser.add_argument("--json", type=Path, metavar="PATH", help="also write all results here")
+    parser.add_argument("--quick", action="store_true", help="a tiny run (for tests)")
+    parser.add_argument(
+        "--no-memory", action="store_true", help="skip the per-row peak-memory subprocesses"
+    )
+    parser.add_argument(
+        "--gap", type=_seconds, metavar="SECONDS",
+        help="sleep before each timed run so spinning BLAS/OpenMP threads of the previous row "
+        "go idle (default 0.15; quick 0)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--unset-coretype", action="store_true",
+        help="remove OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE from the workers' environment",
+    )  # fmt: skip
+    # Internal: the worker and memory-probe modes the parent starts.
+    parser.add_argument("--_worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--_memory", metavar="NET:ROW", help=argparse.SUPPRESS)
+    parser.add_argument("--threads-one", type=_positive, default=1, help=argparse.SUPPRESS)
+    parser.add_argument("--_out", type=Path, help=argparse.SUPPRESS)
+    return parser
+
+
+def settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The effective settings: --quick or full defaults, overridden by explicit options."""
+    base = dict(QUICK if args.quick else FULL)
+    steps = dict(base["steps"])
+    if args.steps is not None:
+        steps = dict.fromkeys(steps, args.steps)
+    return {
+        **base,
+        "repeats": base["repeats"] if args.repeats is None else args.repeats,
+        "warmup": base["warmup"] if args.warmup is None else args.warmup,
+        "steps": {net: steps[net] for net in args.nets},
+        "nets": list(args.nets),
+        "rows": list(args.rows),
+        "threads": list(args.threads),
+        "gap": base["gap"] if args.gap is None else args.gap,
+        "quick": args.quick,
+        "unset_coretype": args.unset_coretype,
+    }
+
+
+# --------------------------------------------------------------------------- subprocesses
+
+
+def worker_env(threads: int, unset_coretype: bool) -> dict[str, str]:
+    env = dict(os.environ)
+    for name in machine.THREAD_VARS:
+        env[name] = str(threads)
+    if unset_coretype:
+        for name in machine.OPENBLAS_TUNING_VARS:
+            env.pop(name, None)
+    # The children import `benchmarks` and `chainrule` from this checkout, wherever they run.
+    paths = [str(ROOT), str(ROOT / "src")]
+    if env.get("PYTHONPATH"):
+        paths.append(env["PYTHONPATH"])
+    env["PYTHONPATH"] = os.pathsep.join(paths)
+    return env
+
+
+def _child(args: argparse.Namespace, threads: int, extra: list[str]) -> dict[str, Any]:
+    """Run ``python -m benchmarks <extra>`` with ``threads`` BLAS threads; return its JSON."""
+    with tempfile.TemporaryDirectory(prefix="chainrule-bench-") as tmp:
+        out = Path(tmp) / "result.json"
+        command = [sys.executable, "-m", "benchmarks", "--threads-one", str(threads)]
+        command += ["--_out", str(out), "--nets", ",".join(args.nets)]
+        command += ["--rows", ",".join(args.rows)]
+        for flag in ("repeats", "warmup", "steps", "gap"):
+            if getattr(args, flag) is not None:
+                command += [f"--{flag}", str(getattr(args, flag))]
+        if args.quick:
+            command.append("--quick")
+        command += extra
+        done = subprocess.run(
+            command, env=worker_env(threads, args.unset_coretype), cwd=ROOT, check=False
+        )
+        if done.returncode != 0:
+            raise SystemExit(f"benchmark subprocess failed ({done.returncode}): {command}")
+        return json.loads(out.read_text(encoding="utf-8"))
+
+
+def _log(message: str) -> None:
+    print(f"[benchmarks] {message}", file=sys.stderr, flush=True)
+
+
+def worker_main(args: argparse.Namespace) -> None:
+    """Time every (net, row) interleaved in this process; write raw seconds to ``--_out``."""
+    cfg = settings(args)
+    threads = args.threads_one
+    from benchmarks import train_throughput as tt  # imports NumPy: thread vars are set now
+
+    notes = []
+    has_torch, torch_version = tt.torch_available() if "pytorch" in cfg["rows"] else (False, "")
+    if "pytorch" in cfg["rows"] and not has_torch:
+        notes.append(f"no PyTorch row: `import torch` failed ({torch_version})")
+    if has_torch:
+        import torch
+
+        torch.set_num_threads(threads)
+    x, t = tt.make_data(cfg["pool"])
+    rows = []
+    for net in cfg["nets"]:
+        spec = tt.NETS[net]
+        for name in cfg["rows"]:
+            if name == "pytorch" and not has_torch:
+                continue
+            rows.append(tt.build_row(spec, name, x, t, threads))
+            notes += [f"{net} {name}: {note}" for note in rows[-1].notes]
+    # The matmul peak: best of a few gemms now, then one more of each per timed round (the
+    # best over the whole run, so a burst of load from elsewhere cannot lower it).
+    size = cfg["peak_size"]
+    gemms = {"float32": lambda tries: tt.peak_gflops("float32", size, tries)}
+    gemms["float64"] = lambda tries: tt.peak_gflops("float64", size, tries)
+    if has_torch:
+        gemms["torch float32"] = lambda tries: tt.torch_peak_gflops(size, tries)
+    _log(f"{threads} thread(s): measuring the matmul peak")
+    peaks = {name: gemm(cfg["peak_tries"]) for name, gemm in gemms.items()}
+
+    def sample_peaks() -> None:
+        for name, gemm in gemms.items():
+            peaks[name] = max(peaks[name], gemm(1))
+
+    _log(f"{threads} thread(s): timing {len(rows)} rows x {cfg['repeats']} rounds")
+    tt.interleaved_timing(
+        rows,
+        cfg["steps"],
+        cfg["repeats"],
+        cfg["warmup"],
+        gap=cfg["gap"],
+        progress=lambda msg: _log(f"{threads} thread(s): {msg}"),
+        each_round=sample_peaks,
+    )
+    nonfinite = [f"{r.net} {r.name}" for r in rows if not all(map(_finite, r.final_losses))]
+    if nonfinite:
+        notes.append(f"non-finite loss in {', '.join(nonfinite)}: timings may be unrepresentative")
+    result = {
+        "threads": threads,
+        "torch": torch_version if has_torch else None,
+        "blas": machine.blas_info(),
+        "env": {k: os.environ.get(k) for k in machine.THREAD_VARS + machine.OPENBLAS_TUNING_VARS},
+        "peak_gflops": peaks,
+        "notes": notes,
+        "rows": [
+            {
+                "net": r.net,
+                "row": r.name,
+                "dtype": r.dtype,
+                "batch": tt.NETS[r.net].batch,
+                "steps": cfg["steps"][r.net],
+                "flops_per_step": tt.NETS[r.net].flops_per_step,
+                "seconds": r.seconds,
+                "cpu_seconds": r.cpu_seconds,
+                "final_losses": r.final_losses,
+            }
+            for r in rows
+        ],
+    }
+    args._out.write_text(json.dumps(result, indent=1), encoding="utf-8")
+
+
+def _finite(value: float) -> bool:
+    return value == value and abs(value) != float("inf")
+
+
+def memory_main(args: argparse.Namespace) -> None:
+    """Build one row in this fresh process, train a few steps, report its peak RSS."""
+    import resource
+
+    cfg = settings(args)
+    net, _, name = args._memory.partition(":")
+
+    def rss_mb() -> float:
+        # ru_maxrss: the process's high-water mark, in KiB on Linux (bytes on macOS)
+        scale = 1 if sys.platform == "darwin" else 1024
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 2**20
+
+    import numpy as np
+
+    import chainrule.layers
+    import chainrule.optim  # noqa: F401  (both loaded before the baseline, as in every row)
+    from benchmarks import train_throughput as tt
+
+    if name == "pytorch":
+        import torch
+
+        torch.set_num_threads(args.threads_one)
+    # The pool is made in the row's own dtype, so the baseline holds it and the row adds none.
+    x, t = tt.make_data(cfg["pool"], np.float64 if name == "numpy-f64" else np.float32)
+    baseline = rss_mb()
+    row = tt.build_row(tt.NETS[net], name, x, t, args.threads_one)
+    row.run(cfg["memory_steps"])
+    peak = rss_mb()
+    out = {"peak_rss_mb": peak, "baseline_rss_mb": baseline, "delta_rss_mb": peak - baseline}
+    args._out.write_text(json.dumps(out), encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args._worker:
+        worker_main(args)
+        return 0
+    if args._memory:
+        memory_main(args)
+        return 0
+    cfg = settings(args)
+    host = machine.host_info()
+    _log(f"{host['cpu']}, {host['usable_cpus']} usable CPUs, load {host['load_average_1_5_15']}")
+    tuning = {k: host["env"][k] for k in machine.OPENBLAS_TUNING_VARS if host["env"][k]}
+    if tuning:
+        action = "removed in workers" if args.unset_coretype else "kept; --unset-coretype drops"
+        _log(f"OpenBLAS tuning variables set: {tuning} ({action})")
+    results = []
+    for threads in cfg["threads"]:
+        _log(f"worker with {threads} thread(s)")
+        result = _child(args, threads, ["--_worker"])
+        if not args.no_memory:
+            for row in result["rows"]:
+                where = f"{row['net']}:{row['row']}"
+                _log(f"{threads} thread(s): peak memory of {where} (fresh process)")
+                row["memory"] = _child(args, threads, ["--_memory", where])
+        report.summarise(result)
+        results.append(result)
+    text = "\n\n".join(
+        [report.header(host, results, cfg)] + [report.markdown_table(r) for r in results]
+    )
+    print(text)
+    if args.json is not None:
+        payload = {"machine": host, "config": cfg, "results": results, "markdown": text}
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(payload, indent=1), encoding="utf-8")
+        _log(f"wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
