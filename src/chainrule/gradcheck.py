@@ -22,7 +22,7 @@ True
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -44,6 +44,26 @@ def verdict(rel_error: float) -> str:
     return "wrong"  # NaN
 
 
+def _central_differences(
+    x: np.ndarray, f: Callable[[], float], h: float, probe: Callable[[], Any] | None = None
+) -> Iterator[tuple[tuple[int, ...], float, Any, Any]]:
+    """Perturb each element of ``x`` in place by ``+h`` and ``-h`` (restoring it exactly, even
+    if ``f`` raises) and yield ``(index, derivative, probe after +h, probe after -h)``."""
+    # Index x itself (not x.reshape(-1), a copy when x is not contiguous, e.g. transposed).
+    for index in np.ndindex(x.shape):
+        saved = x[index]
+        try:
+            x[index] = saved + h
+            f_plus = float(f())
+            side_plus = probe() if probe else None
+            x[index] = saved - h
+            f_minus = float(f())
+            side_minus = probe() if probe else None
+        finally:
+            x[index] = saved
+        yield index, (f_plus - f_minus) / (2 * h), side_plus, side_minus
+
+
 def numerical_gradient(f: Callable[[Any], float], x: np.ndarray, h: float = 1e-5) -> np.ndarray:
     """Central-difference gradient of the scalar ``f(x)`` with respect to the array ``x``.
 
@@ -57,19 +77,8 @@ def numerical_gradient(f: Callable[[Any], float], x: np.ndarray, h: float = 1e-5
     if not isinstance(x, np.ndarray):
         raise TypeError(f"numerical_gradient: x must be a NumPy array, got {type(x).__name__}")
     grad = np.zeros(x.shape, dtype=np.float64)
-    flat = x.reshape(-1)  # a view for contiguous arrays; checked below
-    if not np.shares_memory(flat, x) and x.size > 0:
-        raise ValueError("numerical_gradient: x must be contiguous (it is perturbed in place)")
-    for i in range(x.size):
-        saved = flat[i]
-        try:
-            flat[i] = saved + h
-            f_plus = float(f(x))
-            flat[i] = saved - h
-            f_minus = float(f(x))
-        finally:
-            flat[i] = saved
-        grad.flat[i] = (f_plus - f_minus) / (2 * h)
+    for index, derivative, _, _ in _central_differences(x, lambda: f(x), h):
+        grad[index] = derivative
     return grad
 
 
@@ -201,19 +210,8 @@ def compare(
         numerical = np.zeros(x.shape)
         crossings = []
         valid = np.ones(x.shape, dtype=bool)
-        # Index x itself (not x.reshape(-1), a copy when x is not contiguous, e.g. transposed).
-        for index in np.ndindex(x.shape):
-            saved = x[index]
-            try:
-                x[index] = saved + h
-                f_plus = float(f())
-                side_plus = kink_probe() if kink_probe else ()
-                x[index] = saved - h
-                f_minus = float(f())
-                side_minus = kink_probe() if kink_probe else ()
-            finally:
-                x[index] = saved
-            numerical[index] = (f_plus - f_minus) / (2 * h)
+        for index, derivative, side_plus, side_minus in _central_differences(x, f, h, kink_probe):
+            numerical[index] = derivative
             units = _kink_crossings(side_plus, side_minus) if kink_probe else []
             if units:
                 crossings.append((tuple(int(j) for j in index), units))
