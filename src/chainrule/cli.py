@@ -216,13 +216,38 @@ def _model_from_checkpoint(
     return model, config
 
 
-def _require_plotting() -> None:
+def _require_plotting(flag: str = "--plot") -> None:
     from chainrule.plotting import MissingDependencyError, require_matplotlib
 
     try:
         require_matplotlib()
     except MissingDependencyError as exc:
-        raise UserError(f"--plot: {exc}") from None
+        raise UserError(f"{flag}: {exc}") from None
+
+
+def _check_output_folder(flag: str, path: str) -> None:
+    """``path`` is a folder or can be made one: neither it nor a parent is a file."""
+    folder = Path(path).expanduser()
+    for candidate in (folder, *folder.parents):
+        if candidate.exists():
+            if not candidate.is_dir():
+                what = "is a file" if candidate == folder else f"{candidate} is a file"
+                raise UserError(f"{flag} {path}: {what}, expected a folder")
+            return
+
+
+def _write_diagnostics(diagnostics: Any, path: str, title: str) -> list[Path]:
+    """The JSON and the pictures of ``--diagnostics DIR``, each written atomically."""
+    folder = Path(path).expanduser()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        written = [diagnostics.to_json(folder / "diagnostics.json")]
+        written += diagnostics.plot(folder, title=title)
+    except OSError as exc:
+        raise UserError(
+            f"--diagnostics {path}: cannot write {exc.filename or 'output'}: {exc.strerror or exc}"
+        ) from None
+    return written
 
 
 # --------------------------------------------------------------------------------------------
@@ -352,7 +377,7 @@ def _check_resume_flags(args: argparse.Namespace, meta: dict[str, Any]) -> None:
             raise UserError(
                 f"{flag} {given} differs from the checkpoint's {saved!r}: a resumed run keeps "
                 "the checkpoint's settings (only --epochs/--iterations, --save, --plot, "
-                "--history, --data-dir and --no-progress may change)"
+                "--history, --diagnostics, --data-dir and --no-progress may change)"
             )
 
 
@@ -463,11 +488,23 @@ def _train(args: argparse.Namespace) -> int:
     for flag, path in (("--save", args.save), ("--history", args.history), ("--plot", args.plot)):
         if path is not None:
             _check_output_path(flag, path)
+    diagnostics = None
+    if args.diagnostics is not None:
+        from chainrule.diagnostics import Diagnostics
+
+        _require_plotting("--diagnostics")
+        _check_output_folder("--diagnostics", args.diagnostics)
+        every = 50 if args.diagnostics_every is None else args.diagnostics_every
+        diagnostics = Diagnostics(every=every)
+    elif args.diagnostics_every is not None:
+        raise UserError("--diagnostics-every needs --diagnostics DIR")
     progress = "lines" if args.no_progress else "auto"
     if args.resume is not None:
         trainer = _resume_trainer(args, progress)
     else:
         trainer = _new_trainer(args, progress)
+    if diagnostics is not None:
+        trainer.on_step = diagnostics.on_step
     _print_header(trainer, args.resume)
     if trainer.iteration >= trainer.total_iterations:
         print(
@@ -479,28 +516,46 @@ def _train(args: argparse.Namespace) -> int:
         if trainer.checkpoint is not None and trainer.last_checkpoint is None:
             trainer.save(trainer.checkpoint)  # a resumed run that had nothing left to do
     except TrainingDiverged as exc:
-        raise UserError(str(exc)) from None
+        message = str(exc)
+        if diagnostics is not None and diagnostics.history["iteration"]:
+            # What led up to a divergence is what the diagnostics are for: keep them.
+            _write_diagnostics(diagnostics, args.diagnostics, _run_title(trainer))
+            message += f" Diagnostics of the steps before it: {args.diagnostics}"
+        raise UserError(message) from None
     except (CheckpointError, OSError) as exc:
         raise UserError(f"cannot write the checkpoint: {_first_line(exc)}") from None
     try:
         if args.history is not None:
             save_history(trainer.history, args.history)
         if args.plot is not None:
-            from chainrule.models import describe_model
             from chainrule.plotting import plot_history
 
-            plot_history(
-                trainer.history,
-                args.plot,
-                title=f"{trainer.dataset}: {describe_model(trainer.model_config)}",
-            )
+            plot_history(trainer.history, args.plot, title=_run_title(trainer))
     except OSError as exc:
         raise UserError(f"cannot write {exc.filename or 'output'}: {exc.strerror or exc}") from None
+    written = []
+    if diagnostics is not None and diagnostics.history["iteration"]:
+        written = _write_diagnostics(diagnostics, args.diagnostics, _run_title(trainer))
     _print_results(trainer, time.perf_counter() - wall_start)
     for flag, path in (("checkpoint", args.save), ("history", args.history), ("plot", args.plot)):
         if path is not None:
             print(f"  {flag:<15} {path}")
+    if written:
+        names = ", ".join(p.name for p in written)
+        print(f"  {'diagnostics':<15} {args.diagnostics}  ({names})")
+        print(
+            f"  {'':<15} recording took {diagnostics.seconds:.2f} s "
+            f"(every {diagnostics.every} steps)"
+        )
     return 0
+
+
+def _run_title(trainer: Any) -> str:
+    from chainrule.models import describe_model
+
+    if trainer.model_config is None:
+        return str(trainer.dataset)
+    return f"{trainer.dataset}: {describe_model(trainer.model_config)}"
 
 
 # --------------------------------------------------------------------------------------------
@@ -733,6 +788,19 @@ def _add_train_parser(sub: Any) -> None:
     data.add_argument("--resume", metavar="CKPT", help="continue the run saved in CKPT")
     data.add_argument("--plot", metavar="PNG", help="write loss and accuracy curves (matplotlib)")
     data.add_argument("--history", metavar="JSON", help="write the per-epoch history as JSON")
+    data.add_argument(
+        "--diagnostics",
+        metavar="DIR",
+        help="write learner diagnostics to DIR (created if missing): diagnostics.json with "
+        "per-layer gradient norms, update/weight ratios and dead-ReLU fractions, and PNG "
+        "plots of them and of activation histograms (matplotlib)",
+    )
+    data.add_argument(
+        "--diagnostics-every",
+        type=_positive_int,
+        metavar="N",
+        help="record diagnostics every N steps (default: 50)",
+    )
     data.add_argument(
         "--no-progress", action="store_true", help="no progress bar: one line per epoch only"
     )

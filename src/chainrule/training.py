@@ -454,6 +454,10 @@ class Trainer:
         checkpoint: a file written (atomically) after every evaluation and at the end.
         on_epoch: ``on_epoch(trainer, record)`` after every evaluation (``record``: the new
             history entry as a dict); returning ``False`` stops training after it.
+        on_step: ``on_step(trainer, iteration, grads)`` after every step's update, before any
+            evaluation (the layers still hold that step's forward pass; ``grads`` are the
+            step's gradients); its return value is ignored. For example
+            :meth:`chainrule.diagnostics.Diagnostics.on_step`.
         model_config, dataset: stored in checkpoints so that a model can be rebuilt and
             evaluated from the file alone (see :mod:`chainrule.models`).
         rngs: more generators to checkpoint and restore by name (for example the one a
@@ -483,6 +487,7 @@ class Trainer:
         stream: IO[str] | None = None,
         checkpoint: str | os.PathLike[str] | None = None,
         on_epoch: Callable[[Trainer, dict[str, Any]], bool | None] | None = None,
+        on_step: Callable[[Trainer, int, dict[str, Any]], Any] | None = None,
         model_config: Mapping[str, Any] | None = None,
         dataset: str | None = None,
         rngs: Mapping[str, np.random.Generator] | None = None,
@@ -540,6 +545,7 @@ class Trainer:
         self._progress = _Progress(progress, stream)
         self.checkpoint = Path(checkpoint) if checkpoint is not None else None
         self.on_epoch = on_epoch
+        self.on_step = on_step
         self.model_config = dict(model_config) if model_config is not None else None
         self.dataset = dataset
         self.meta = dict(meta or {})
@@ -669,6 +675,8 @@ class Trainer:
                 self._batch_loss_count += 1
                 self.train_seconds += time.perf_counter() - t0
                 self._progress.step(loss, self.iteration // self.iters_per_epoch + 1)
+                if self.on_step is not None:
+                    self.on_step(self, self.iteration, grads)
 
                 if self._due_for_evaluation():
                     record = self._evaluate_and_record()
