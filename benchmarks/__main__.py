@@ -1,4 +1,5 @@
-"""``python -m benchmarks``: training throughput of the book's networks, chainrule vs references.
+"""``python -m benchmarks``: training throughput of the book's networks, chainrule vs references,
+and (``--nets conv``) the forward and backward of SimpleConvNet's convolution.
 
 The parent process measures nothing itself. For each thread count it starts a *worker*
 subprocess with ``OPENBLAS_NUM_THREADS``/``OMP_NUM_THREADS``/``MKL_NUM_THREADS`` set (BLAS reads
@@ -25,13 +26,16 @@ from typing import Any
 from benchmarks import machine, report
 
 ROOT = Path(__file__).resolve().parent.parent
-NET_NAMES = ("small", "big")
+MLP_NETS = ("small", "big")
+#: ``conv`` is SimpleConvNet's convolution (benchmarks/conv_throughput.py): not in the default
+#: run, selected with ``--nets conv`` (or ``--nets small,big,conv``).
+NET_NAMES = (*MLP_NETS, "conv")
 ROW_NAMES = ("chainrule-layers", "chainrule-autograd", "numpy-f64", "numpy-f32", "pytorch")
 
 # What --quick changes (a smoke run for tests: seconds, not minutes).
-QUICK = {"repeats": 2, "warmup": 1, "steps": {"small": 3, "big": 1}, "pool": 1024,
+QUICK = {"repeats": 2, "warmup": 1, "steps": {"small": 3, "big": 1, "conv": 1}, "pool": 1024,
          "peak_size": 256, "peak_tries": 2, "memory_steps": 1, "gap": 0.0}  # fmt: skip
-FULL = {"repeats": 5, "warmup": 1, "steps": {"small": 500, "big": 12}, "pool": 8192,
+FULL = {"repeats": 5, "warmup": 1, "steps": {"small": 500, "big": 12, "conv": 20}, "pool": 8192,
         "peak_size": 2048, "peak_tries": 5, "memory_steps": 3, "gap": 0.15}  # fmt: skip
 
 
@@ -96,16 +100,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--steps", type=_positive,
-        help="training steps per timed run, for every net (default: small 500, big 12; "
-        "quick: 3 and 1)",
+        help="training steps per timed run, for every net (default: small 500, big 12, "
+        "conv 20; quick: 3, 1, 1)",
     )  # fmt: skip
     parser.add_argument(
-        "--nets", type=_csv("nets", NET_NAMES), default=list(NET_NAMES), metavar="NET[,NET]",
-        help="small (784-50-10, batch 100) and/or big (784-1024-1024-10, batch 256)",
+        "--nets", type=_csv("nets", NET_NAMES), default=list(MLP_NETS), metavar="NET[,NET]",
+        help="small (784-50-10, batch 100), big (784-1024-1024-10, batch 256), conv "
+        "(SimpleConvNet's convolution: batch 100 of 1x28x28, 30 filters 5x5, forward and "
+        "backward; not in the default small,big)",
     )  # fmt: skip
     parser.add_argument(
         "--rows", type=_csv("rows", ROW_NAMES), default=list(ROW_NAMES), metavar="ROW[,ROW...]",
-        help=f"which implementations to time (default all: {', '.join(ROW_NAMES)})",
+        help=f"which implementations to time (default all: {', '.join(ROW_NAMES)}); the "
+        "conv rows are chainrule, im2col-ref and pytorch (dropped when pytorch is left out)",
     )  # fmt: skip
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write all results here")
     parser.add_argument("--quick", action="store_true", help="a tiny run (for tests)")
@@ -209,6 +216,16 @@ def worker_main(args: argparse.Namespace) -> None:
     x, t = tt.make_data(cfg["pool"])
     rows = []
     for net in cfg["nets"]:
+        if net == "conv":
+            from benchmarks import conv_throughput as ct
+
+            images = x.reshape(-1, *ct.SIMPLE_CONV.in_shape)  # the same pool, as images
+            conv_rows = ct.build_conv_rows(ct.SIMPLE_CONV, images, t, threads, has_torch)
+            for impl in ct.IMPLS:
+                first = next((r for r in conv_rows if ct.split_name(r.name)[0] == impl), None)
+                notes += [f"conv {impl}: {note}" for note in (first.notes if first else [])]
+            rows += conv_rows
+            continue
         spec = tt.NETS[net]
         for name in cfg["rows"]:
             if name == "pytorch" and not has_torch:
@@ -249,22 +266,34 @@ def worker_main(args: argparse.Namespace) -> None:
         "env": {k: os.environ.get(k) for k in machine.THREAD_VARS + machine.OPENBLAS_TUNING_VARS},
         "peak_gflops": peaks,
         "notes": notes,
-        "rows": [
-            {
-                "net": r.net,
-                "row": r.name,
-                "dtype": r.dtype,
-                "batch": tt.NETS[r.net].batch,
-                "steps": cfg["steps"][r.net],
-                "flops_per_step": tt.NETS[r.net].flops_per_step,
-                "seconds": r.seconds,
-                "cpu_seconds": r.cpu_seconds,
-                "final_losses": r.final_losses,
-            }
-            for r in rows
-        ],
+        "rows": [_row_record(r, cfg) for r in rows],
     }
     args._out.write_text(json.dumps(result, indent=1), encoding="utf-8")
+
+
+def _row_record(row: Any, cfg: dict[str, Any]) -> dict[str, Any]:
+    """The raw timings of one worker row, with what the report needs to interpret them."""
+    record = {
+        "net": row.net,
+        "row": row.name,
+        "dtype": row.dtype,
+        "steps": cfg["steps"][row.net],
+        "seconds": row.seconds,
+        "cpu_seconds": row.cpu_seconds,
+        "final_losses": row.final_losses,
+    }
+    if row.net == "conv":
+        from benchmarks import conv_throughput as ct
+
+        impl, mode = ct.split_name(row.name)
+        spec = ct.SIMPLE_CONV
+        record.update(impl=impl, mode=mode, batch=spec.batch, flops_per_step=spec.flops(mode))
+    else:
+        from benchmarks import train_throughput as tt
+
+        spec = tt.NETS[row.net]
+        record.update(batch=spec.batch, flops_per_step=spec.flops_per_step)
+    return record
 
 
 def _finite(value: float) -> bool:
@@ -289,14 +318,24 @@ def memory_main(args: argparse.Namespace) -> None:
     import chainrule.optim  # noqa: F401  (both loaded before the baseline, as in every row)
     from benchmarks import train_throughput as tt
 
-    if name == "pytorch":
+    if net == "conv":
+        from benchmarks import conv_throughput as ct
+
+        impl, mode = ct.split_name(name)
+    else:
+        impl = name
+    if impl == "pytorch":
         import torch
 
         torch.set_num_threads(args.threads_one)
     # The pool is made in the row's own dtype, so the baseline holds it and the row adds none.
     x, t = tt.make_data(cfg["pool"], np.float64 if name == "numpy-f64" else np.float32)
     baseline = rss_mb()
-    row = tt.build_row(tt.NETS[net], name, x, t, args.threads_one)
+    if net == "conv":
+        images = x.reshape(-1, *ct.SIMPLE_CONV.in_shape)  # a view of the same pool
+        row = ct.build_conv_row(ct.SIMPLE_CONV, impl, mode, images, t, args.threads_one)
+    else:
+        row = tt.build_row(tt.NETS[net], name, x, t, args.threads_one)
     row.run(cfg["memory_steps"])
     peak = rss_mb()
     out = {"peak_rss_mb": peak, "baseline_rss_mb": baseline, "delta_rss_mb": peak - baseline}

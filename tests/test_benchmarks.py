@@ -1,5 +1,6 @@
 """Tests for the benchmark harness (``python -m benchmarks``): it runs end to end, and its rows
-do the same work (the plain-NumPy reference and chainrule's paths agree on loss and gradients).
+do the same work (the plain-NumPy references and chainrule agree on losses, outputs and
+gradients; PyTorch too, where it is installed).
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ if str(ROOT) not in sys.path:  # `benchmarks` lives at the repository root, next
     sys.path.insert(0, str(ROOT))
 
 from benchmarks import __main__ as cli  # noqa: E402
+from benchmarks import conv_throughput as ct  # noqa: E402
 from benchmarks import report  # noqa: E402
 from benchmarks import train_throughput as tt  # noqa: E402
 
+from chainrule.functions import Conv2d, im2col  # noqa: E402
 from chainrule.optim import SGD  # noqa: E402
 
 TINY_SIZES = [(6, 5, 3), (12, 9, 7, 4)]
@@ -43,7 +46,7 @@ def _assert_grads_equal(grads: dict, expected: list) -> None:
 # --------------------------------------------------------------------------- end to end
 
 
-def test_quick_run_writes_json_with_all_rows(tmp_path: Path) -> None:
+def _quick_run(tmp_path: Path, *extra: str) -> subprocess.CompletedProcess:
     out = tmp_path / "bench.json"
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(
@@ -51,9 +54,21 @@ def test_quick_run_writes_json_with_all_rows(tmp_path: Path) -> None:
     )
     command = [sys.executable, "-m", "benchmarks", "--quick", "--threads", "1", "--json", out]
     done = subprocess.run(
-        command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False
+        [*command, *extra],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
+    return done
+
+
+def test_quick_run_writes_json_with_all_rows(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    done = _quick_run(tmp_path)
     payload = json.loads(out.read_text(encoding="utf-8"))
     (result,) = payload["results"]
     assert result["threads"] == 1
@@ -177,7 +192,9 @@ def test_ratio_vs_pytorch_is_paired_per_round() -> None:
 
 def test_cli_row_names_match_the_module() -> None:
     assert cli.ROW_NAMES == tt.ROW_NAMES
-    assert set(cli.NET_NAMES) == set(tt.NETS)
+    assert set(cli.MLP_NETS) == set(tt.NETS)
+    assert set(cli.NET_NAMES) == set(tt.NETS) | {ct.SIMPLE_CONV.name}
+    assert cli.build_parser().parse_args([]).nets == list(cli.MLP_NETS)  # conv is opt-in
 
 
 def test_worker_env_sets_threads_and_can_drop_coretype(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -189,3 +206,180 @@ def test_worker_env_sets_threads_and_can_drop_coretype(monkeypatch: pytest.Monke
     dropped = cli.worker_env(1, unset_coretype=True)
     assert "OPENBLAS_CORETYPE" not in dropped and "OPENBLAS_L2_SIZE" not in dropped
     assert dropped["MKL_NUM_THREADS"] == "1"
+
+
+# --------------------------------------------------------------------------- convolution
+
+CONV_CASES = [
+    # x (N, C, H, W), W (FN, C, FH, FW), stride, pad
+    ((3, 1, 8, 8), (4, 1, 5, 5), 1, 0),  # SimpleConvNet's layer, small
+    ((2, 2, 7, 9), (3, 2, 3, 3), 2, 1),
+    ((2, 3, 6, 5), (2, 3, 2, 2), 1, 2),
+]
+
+
+def _conv_problem(x_shape, w_shape, stride, pad, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(x_shape)
+    W = rng.standard_normal(w_shape)
+    b = rng.standard_normal(w_shape[0])
+    oh = (x_shape[2] + 2 * pad - w_shape[2]) // stride + 1
+    ow = (x_shape[3] + 2 * pad - w_shape[3]) // stride + 1
+    dout = rng.standard_normal((x_shape[0], w_shape[0], oh, ow))
+    return x, W, b, dout
+
+
+@pytest.mark.parametrize(("x_shape", "w_shape", "stride", "pad"), CONV_CASES)
+def test_conv_reference_matches_chainrule(x_shape, w_shape, stride, pad) -> None:
+    x, W, b, dout = _conv_problem(x_shape, w_shape, stride, pad)
+    ref = ct.ReferenceConv(W, b, stride, pad)
+    op = Conv2d(stride, pad)
+    np.testing.assert_allclose(ref.forward(x), op.forward(x, W, b), rtol=1e-12, atol=1e-12)
+    dx_ref = ref.backward(dout)
+    dx, dW, db = op.backward(dout)
+    np.testing.assert_allclose(dx_ref, dx, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(ref.dW, dW, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(ref.db, db, rtol=1e-12, atol=1e-12)
+    # Without dx (SimpleConvNet's first layer): the same dW and db, no dx from either.
+    ref_no_dx = ct.ReferenceConv(W, b, stride, pad, need_dx=False)
+    op.needs_input_grad = (False, True, True)
+    ref_no_dx.forward(x)
+    op.forward(x, W, b)
+    assert ref_no_dx.backward(dout) is None
+    none, dW2, db2 = op.backward(dout)
+    assert none is None
+    np.testing.assert_allclose(ref_no_dx.dW, dW2, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(ref_no_dx.db, db2, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize(("x_shape", "w_shape", "stride", "pad"), CONV_CASES)
+def test_reference_im2col_is_chainrules_transposed_and_col2im_its_adjoint(
+    x_shape, w_shape, stride, pad
+) -> None:
+    x, _, _, _ = _conv_problem(x_shape, w_shape, stride, pad)
+    fh, fw = w_shape[2:]
+    rows = ct.reference_im2col(x, fh, fw, stride, pad)
+    cols = im2col(x, fh, fw, stride, pad)  # (K, OH*OW*N), batch fastest
+    k, n = cols.shape[0], x_shape[0]
+    np.testing.assert_array_equal(rows, cols.reshape(k, -1, n).transpose(2, 1, 0).reshape(-1, k))
+    c = np.random.default_rng(1).standard_normal(rows.shape)
+    back = ct.reference_col2im(c, x_shape, fh, fw, stride, pad)
+    assert back.shape == x_shape
+    assert np.vdot(rows, c) == pytest.approx(np.vdot(x, back), rel=1e-12)
+
+
+def test_simple_conv_spec_shapes_and_flops() -> None:
+    spec = ct.SIMPLE_CONV
+    assert (spec.batch, spec.in_shape, spec.filter_shape) == (100, (1, 28, 28), (30, 1, 5, 5))
+    assert spec.out_hw == (24, 24)
+    one = 2 * 100 * 30 * 1 * 5 * 5 * 24 * 24
+    assert [spec.flops(mode) for mode in ct.MODES] == [one, 2 * one, 3 * one]
+    with pytest.raises(ValueError, match="not a positive whole number"):
+        ct.out_size(28, 5, 2, 0)
+
+
+TINY_CONV = ct.ConvSpec("conv", in_shape=(1, 8, 8), filters=3, size=3, batch=4)
+
+
+@pytest.mark.parametrize("mode", ct.MODES)
+def test_conv_rows_run_and_agree(mode: str) -> None:
+    x, t = ct.make_images(12, TINY_CONV.in_shape)
+    impls = ["chainrule", "im2col-ref"] + (["pytorch"] if tt.torch_available()[0] else [])
+    results = {}
+    for impl in impls:
+        row = ct.build_conv_row(TINY_CONV, impl, mode, x, t, threads=1)
+        assert (row.net, ct.split_name(row.name)) == ("conv", (impl, mode))
+        assert len(row.batches) == 3
+        results[impl] = row.run(4)  # wraps around the pool
+    assert all(np.isfinite(v) for v in results.values())
+    # same filters, data and dout: the same first output (forward) or dW entry, in float32
+    assert max(results.values()) - min(results.values()) < 1e-4 * max(1, abs(results["chainrule"]))
+
+
+def test_pytorch_conv_matches_the_reference() -> None:
+    torch = pytest.importorskip("torch")
+    x, W, b, dout = _conv_problem(*CONV_CASES[1])
+    ref = ct.ReferenceConv(W, b, 2, 1)
+    xt = torch.from_numpy(x).requires_grad_(True)
+    Wt = torch.from_numpy(W).requires_grad_(True)
+    bt = torch.from_numpy(b).requires_grad_(True)
+    out = torch.nn.functional.conv2d(xt, Wt, bt, stride=2, padding=1)
+    out.backward(torch.from_numpy(dout))
+    np.testing.assert_allclose(out.detach().numpy(), ref.forward(x), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(xt.grad.numpy(), ref.backward(dout), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(Wt.grad.numpy(), ref.dW, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(bt.grad.numpy(), ref.db, rtol=1e-10, atol=1e-12)
+
+
+def test_quick_conv_run_prints_the_ratio_table(tmp_path: Path) -> None:
+    done = _quick_run(tmp_path, "--nets", "conv")
+    payload = json.loads((tmp_path / "bench.json").read_text(encoding="utf-8"))
+    (result,) = payload["results"]
+    found = {(r["impl"], r["mode"]) for r in result["rows"]}
+    impls = ["chainrule", "im2col-ref"] + (["pytorch"] if result["torch"] else [])
+    assert found == {(impl, mode) for impl in impls for mode in ct.MODES}
+    for row in result["rows"]:
+        assert row["net"] == "conv" and row["batch"] == 100
+        assert len(row["ms_per_step"]) == 2 and all(ms > 0 for ms in row["ms_per_step"])
+        assert row["gflops"] > 0 and row["memory"]["peak_rss_mb"] > 0
+        assert row["ratio_vs_reference"] > 0
+        assert (row["ratio_vs_pytorch"] is None) == (result["torch"] is None)
+    assert {(e["impl"], e["backward"]) for e in result["conv_backward"]} == {
+        (impl, which) for impl in impls for which in ("no dx", "with dx")
+    }
+    assert "| chainrule | fwd+bwd, no dx |" in done.stdout
+    assert "| im2col-ref | forward |" in done.stdout
+    assert "Backward alone" in done.stdout
+    assert "| small |" not in done.stdout  # only the nets asked for
+
+
+def test_conv_ratios_pair_the_same_mode_round_by_round() -> None:
+    def row(impl: str, mode: str, ms: list[float]) -> dict:
+        return {"net": "conv", "row": f"{impl} {mode}", "impl": impl, "mode": mode,
+                "dtype": "float32", "batch": 100, "steps": 1, "flops_per_step": 1e9,
+                "seconds": [m / 1000 for m in ms]}  # fmt: skip
+
+    rows = [
+        row("chainrule", "forward", [2.0, 4.0]),
+        row("chainrule", "fwd+bwd, no dx", [6.0, 12.0]),
+        row("chainrule", "fwd+bwd", [8.0, 16.0]),
+        row("im2col-ref", "forward", [4.0, 8.0]),
+        row("im2col-ref", "fwd+bwd, no dx", [8.0, 16.0]),
+        row("im2col-ref", "fwd+bwd", [16.0, 32.0]),
+        row("pytorch", "forward", [1.0, 2.0]),
+        row("pytorch", "fwd+bwd, no dx", [3.0, 6.0]),
+        row("pytorch", "fwd+bwd", [20.0, 40.0]),
+    ]
+    result = {"threads": 1, "peak_gflops": {"float32": 100.0}, "rows": rows}
+    report.summarise(result)
+    by = {(r["impl"], r["mode"]): r for r in rows}
+    assert by["chainrule", "forward"]["ratio_vs_pytorch"] == pytest.approx(0.5)
+    assert by["chainrule", "fwd+bwd, no dx"]["ratio_vs_pytorch"] == pytest.approx(0.5)
+    assert by["chainrule", "fwd+bwd"]["ratio_vs_pytorch"] == pytest.approx(2.5)
+    assert by["chainrule", "fwd+bwd"]["ratio_vs_reference"] == pytest.approx(2.0)
+    assert by["pytorch", "forward"]["ratio_vs_pytorch"] == pytest.approx(1.0)
+    backward = {(e["impl"], e["backward"]): e for e in result["conv_backward"]}
+    # chainrule: 4 and 8 ms without dx, 6 and 12 with; pytorch: 2 and 4, 19 and 38
+    assert backward["chainrule", "no dx"]["ms_median"] == pytest.approx(6.0)
+    assert backward["chainrule", "no dx"]["ratio_vs_pytorch"] == pytest.approx(0.5)
+    assert backward["chainrule", "with dx"]["ratio_vs_pytorch"] == pytest.approx(19 / 6)
+    text = report.markdown_table(result)
+    assert "| chainrule | fwd+bwd | 12.00 | 8.00 | 16.00 |" in text
+    assert "fwd+bwd, no dx: 0.50× PyTorch's speed (met)" in text
+    assert "fwd+bwd: 2.50× PyTorch's speed (met)" in text
+    assert "| net | row |" not in text  # no training rows, no training table
+
+
+def test_optim_update_benchmark_times_current_baseline_and_floor(capsys) -> None:
+    from benchmarks import optim_update
+
+    baseline = ROOT / "src" / "chainrule" / "optim.py"  # itself, loaded as a second module
+    argv = ["--net", "tiny", "--rules", "sgd,adam", "--number", "3", "--repeats", "2"]
+    assert optim_update.main([*argv, "--baseline", str(baseline)]) == 0
+    text = capsys.readouterr().out
+    for name in ("chainrule SGD", "baseline SGD", "chainrule Adam", "baseline Adam"):
+        assert f"| {name} |" in text
+    assert "| numpy SGD arithmetic |" in text
+    params, grads = optim_update.make_problem("small")
+    assert {k: v.shape for k, v in params.items()} == optim_update.SHAPES["small"]
+    assert all(v.dtype == np.float32 for v in (*params.values(), *grads.values()))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -293,6 +294,89 @@ def test_grad_shape_mismatch_names_key_and_shapes():
     ps[0].grad, ps[1].grad = np.ones(2), np.ones(2)
     with pytest.raises(ValueError, match=r"Momentum: gradient for '1' has shape \(2,\)"):
         Momentum(params=ps).step()
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_checks_still_run_after_the_first_steps(name):
+    """Later steps take a cheap path; anything that would fail the full check still fails it,
+    and a failed step still changes nothing."""
+    params, grad_seq = problem()
+    opt = make(name)
+    opt.update(params, grad_seq[0])
+    opt.update(params, grad_seq[1])
+
+    def unchanged(before_params, before_state, t):
+        assert opt.t == t
+        for key in params:
+            assert np.array_equal(params[key], before_params[key])
+            for slot, buf in opt.state[key].items():
+                assert np.array_equal(buf, before_state[key][slot])
+
+    snapshot = (
+        {k: v.copy() for k, v in params.items()},
+        {k: {s: b.copy() for s, b in slots.items()} for k, slots in opt.state.items()},
+        opt.t,
+    )
+    me = type(opt).__name__
+    bad = dict(grad_seq[2], W=np.ones((4, 3)))  # W is checked after b: b must stay unchanged
+    with pytest.raises(ValueError, match=rf"{me}: gradient for 'W' has shape \(4, 3\).*\(3, 4\)"):
+        opt.update({"b": params["b"], "W": params["W"]}, {"b": bad["b"], "W": bad["W"]})
+    unchanged(*snapshot)
+
+    # The parameter array itself reshaped in place: caught, naming both shapes.
+    def set_shape(array, shape):
+        with warnings.catch_warnings():  # NumPy may come to deprecate setting .shape
+            warnings.simplefilter("ignore", DeprecationWarning)
+            array.shape = shape
+
+    set_shape(params["W"], (4, 3))
+    with pytest.raises(ValueError, match=r"gradient for 'W' has shape \(3, 4\).*\(4, 3\)"):
+        opt.update(params, grad_seq[2])
+    set_shape(params["W"], (3, 4))
+    unchanged(*snapshot)
+
+    # Another array under the same key: an integer one is refused ...
+    with pytest.raises(TypeError, match="parameter 'W' must be floating point"):
+        opt.update({"W": np.ones((3, 4), dtype=int), "b": params["b"]}, grad_seq[2])
+    with pytest.raises(TypeError, match="parameter 'W' must be an ndarray"):
+        opt.update({"W": [[1.0] * 4] * 3, "b": params["b"]}, grad_seq[2])
+    unchanged(*snapshot)
+    with pytest.raises(ValueError, match="params has no gradient"):
+        opt.update(params, {"W": grad_seq[2]["W"]})
+    unchanged(*snapshot)
+
+    # ... and a gradient that is not an ndarray still goes through np.asarray.
+    grads = {k: g.tolist() for k, g in grad_seq[2].items()}
+    reference = {k: v.copy() for k, v in params.items()}
+    twin = make(name)
+    twin.load_state_dict(opt.state_dict())
+    opt.update(params, grads)
+    twin.update(reference, grad_seq[2])
+    for key in params:
+        assert np.array_equal(params[key], reference[key])
+
+
+def test_replaced_state_is_checked_again():
+    W = np.ones(4)
+    opt = Momentum()
+    opt.update({"W": W}, {"W": np.ones(4)})
+    opt.update({"W": W}, {"W": np.ones(4)})
+    opt.state = {}  # dropped by hand: allocated afresh, not read from a stale cache
+    opt.update({"W": W}, {"W": np.ones(4)})
+    assert np.array_equal(opt.state["W"]["v"], np.full(4, -0.01))
+    saved = {"name": "Momentum", "hyper": opt.hyperparameters(), "step": 2}
+    opt.load_state_dict({**saved, "slots": {"v/W": np.ones(5)}})
+    with pytest.raises(ValueError, match=r"state slot 'v/W' has shape \(5,\)"):
+        opt.update({"W": W}, {"W": np.ones(4)})
+
+
+def test_hyperparameters_read_as_plain_attributes():
+    opt = SGD(lr=0.5)
+    assert opt.lr == 0.5 and "lr" in vars(opt)
+    assert SGD.lr.name == "lr"  # the validating descriptor, on the class
+    with pytest.raises(ValueError, match="SGD: lr must be positive"):
+        opt.lr = -1.0
+    assert opt.lr == 0.5
 
 
 def test_key_mismatch():
