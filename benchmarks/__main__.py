@@ -187,9 +187,14 @@ def _child(args: argparse.Namespace, threads: int, extra: list[str]) -> dict[str
         if args.quick:
             command.append("--quick")
         command += extra
-        done = subprocess.run(
-            command, env=worker_env(threads, args.unset_coretype), cwd=ROOT, check=False
-        )
+        env = worker_env(threads, args.unset_coretype)
+        if extra[0] == "--_memory":
+            # glibc keeps freed blocks below its mmap threshold (which grows to 32 MiB as big
+            # arrays are freed) in the heap, still resident: RSS would then count memory that
+            # is free. With a 64 KiB threshold every array of that size or more is mapped and
+            # unmapped on its own, so the peak RSS is what was live at the peak.
+            env.setdefault("MALLOC_MMAP_THRESHOLD_", str(64 * 1024))
+        done = subprocess.run(command, env=env, cwd=ROOT, check=False)
         if done.returncode != 0:
             raise SystemExit(f"benchmark subprocess failed ({done.returncode}): {command}")
         return json.loads(out.read_text(encoding="utf-8"))
@@ -302,15 +307,33 @@ def _finite(value: float) -> bool:
 
 def memory_main(args: argparse.Namespace) -> None:
     """Build one row in this fresh process, train a few steps, report its peak RSS."""
+    import gc
     import resource
 
     cfg = settings(args)
     net, _, name = args._memory.partition(":")
 
-    def rss_mb() -> float:
-        # ru_maxrss: the process's high-water mark, in KiB on Linux (bytes on macOS)
+    def rss_mb(field: str = "VmHWM") -> float:
+        """Resident MiB now (``VmRSS``) or at the high-water mark (``VmHWM``)."""
+        try:  # Linux
+            for line in Path("/proc/self/status").read_text().splitlines():
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) / 1024  # kB
+        except OSError:
+            pass
+        # Elsewhere only the high-water mark: ru_maxrss (bytes on macOS, KiB on Linux)
         scale = 1 if sys.platform == "darwin" else 1024
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 2**20
+
+    def forget_peak() -> bool:
+        # Linux: writing 5 to clear_refs resets the high-water mark to the current RSS, so
+        # the row's setup (the benchmark's float64 copies of the initial weights, say) does
+        # not count as training. Elsewhere the peak also covers the setup.
+        try:
+            Path("/proc/self/clear_refs").write_text("5")
+        except OSError:
+            return False
+        return True
 
     import numpy as np
 
@@ -329,16 +352,38 @@ def memory_main(args: argparse.Namespace) -> None:
 
         torch.set_num_threads(args.threads_one)
     # The pool is made in the row's own dtype, so the baseline holds it and the row adds none.
-    x, t = tt.make_data(cfg["pool"], np.float64 if name == "numpy-f64" else np.float32)
-    baseline = rss_mb()
+    dtype = np.float64 if name == "numpy-f64" else np.float32
+    x, t = tt.make_data(cfg["pool"], dtype)
+    if net != "conv":
+        # BLAS allocates its work buffers at its first large product: a cost of the process,
+        # like the imports, so it goes into the baseline too.
+        spec = tt.NETS[net]
+        a = np.ones((spec.batch, max(spec.sizes)), dtype)
+        for _ in range(2):
+            a @ a.T
+            a.T @ a
+        del a
+    gc.collect()
+    baseline = rss_mb("VmRSS")  # now, not the high-water mark left by making the pool
     if net == "conv":
         images = x.reshape(-1, *ct.SIMPLE_CONV.in_shape)  # a view of the same pool
         row = ct.build_conv_row(ct.SIMPLE_CONV, impl, mode, images, t, args.threads_one)
     else:
         row = tt.build_row(tt.NETS[net], name, x, t, args.threads_one)
+    gc.collect()
+    setup_only = forget_peak()
     row.run(cfg["memory_steps"])
     peak = rss_mb()
-    out = {"peak_rss_mb": peak, "baseline_rss_mb": baseline, "delta_rss_mb": peak - baseline}
+    out = {
+        "peak_rss_mb": peak,
+        "baseline_rss_mb": baseline,
+        "delta_rss_mb": peak - baseline,
+        "peak_excludes_setup": setup_only,
+    }
+    if net != "conv":
+        budget = tt.memory_budget(tt.NETS[net], np.dtype(dtype).itemsize)
+        out["budget_mb"] = {kind: size / 2**20 for kind, size in budget.items()}
+        out["budget_ratio"] = (peak - baseline) / (sum(budget.values()) / 2**20)
     args._out.write_text(json.dumps(out), encoding="utf-8")
 
 

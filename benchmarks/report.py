@@ -123,7 +123,10 @@ def _memory(row: dict[str, Any]) -> str:
         return "–"
     if "error" in mem:
         return "failed"
-    return f"{mem['peak_rss_mb']:.0f} (+{mem['delta_rss_mb']:.0f})"
+    text = f"{mem['peak_rss_mb']:.0f} (+{mem['delta_rss_mb']:.1f})"
+    if "budget_ratio" in mem:
+        text += f" {mem['budget_ratio']:.2f}×"
+    return text
 
 
 def _noise_line(rows: list[dict[str, Any]]) -> str:
@@ -162,7 +165,7 @@ def markdown_table(result: dict[str, Any]) -> str:
 
 def _mlp_table(rows: list[dict[str, Any]]) -> list[str]:
     lines = [
-        "| net | row | samples/s median | min | max | epoch s | peak RSS MB (+training) "
+        "| net | row | samples/s median | min | max | epoch s | peak RSS MB (+training, × budget) "
         "| GFLOP/s | % of peak | × PyTorch | samples/CPU-s |",
         "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]

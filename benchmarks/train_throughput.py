@@ -68,6 +68,24 @@ NETS = {
 }
 
 
+def memory_budget(spec: NetSpec, itemsize: int = 4) -> dict[str, int]:
+    """Bytes a training step of ``spec`` needs at least, by kind (plain SGD: no state).
+
+    ``parameters``: every ``W`` and ``b``; ``gradients``: one of each (every row materializes
+    them before the update); ``optimizer_state``: 0 for SGD; ``activations``: every layer's
+    output for one batch, before and after the ReLU (``N x hidden`` twice per hidden layer, then
+    ``N x classes``). The memory probe compares a row's training memory with their sum.
+    """
+    params = sum(fan_in * fan_out + fan_out for fan_in, fan_out in itertools.pairwise(spec.sizes))
+    activations = spec.batch * (2 * sum(spec.sizes[1:-1]) + spec.sizes[-1])
+    return {
+        "parameters": params * itemsize,
+        "gradients": params * itemsize,
+        "optimizer_state": 0,
+        "activations": activations * itemsize,
+    }
+
+
 def useful_flops(sizes: Sequence[int], batch: int) -> int:
     """Floating-point operations of the matrix products one training step *needs*.
 
@@ -396,8 +414,8 @@ def build_row(
         opt = SGD(spec.lr, params=model.params)
 
         def step(xb: Any, tb: Any) -> Any:
+            opt.zero_grad()  # first: last step's gradients are not kept through this forward
             loss = model.loss(xb, tb)
-            opt.zero_grad()
             loss.backward()
             opt.step()
             return loss.data

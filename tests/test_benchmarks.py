@@ -83,11 +83,29 @@ def test_quick_run_writes_json_with_all_rows(tmp_path: Path) -> None:
         assert row["samples_per_s_min"] <= row["samples_per_s_median"] <= row["samples_per_s_max"]
         assert row["memory"]["peak_rss_mb"] > 0
         assert row["memory"]["delta_rss_mb"] >= 0
+        budget = row["memory"]["budget_mb"]
+        assert set(budget) == {"parameters", "gradients", "optimizer_state", "activations"}
+        assert row["memory"]["budget_ratio"] > 0
         assert all(np.isfinite(row["final_losses"]))
     assert all(v > 0 for v in result["peak_gflops"].values())
     assert payload["machine"]["cpu"]
     assert "| small | chainrule-layers |" in done.stdout
     assert "| big | numpy-f32 |" in done.stdout
+
+
+def test_memory_budget_counts_parameters_gradients_and_one_batch_of_activations() -> None:
+    # 784-50-10 at batch 100, float32: W1 784x50 + b1 50 + W2 50x10 + b2 10 = 39,760 numbers;
+    # activations: 100 x 50 before and after the ReLU, then the 100 x 10 scores.
+    budget = tt.memory_budget(tt.NETS["small"], itemsize=4)
+    assert budget == {
+        "parameters": 39_760 * 4,
+        "gradients": 39_760 * 4,
+        "optimizer_state": 0,
+        "activations": (2 * 100 * 50 + 100 * 10) * 4,
+    }
+    assert tt.memory_budget(tt.NETS["big"], itemsize=8)["parameters"] == 8 * (
+        784 * 1024 + 1024 + 1024 * 1024 + 1024 + 1024 * 10 + 10
+    )
 
 
 # --------------------------------------------------------------------------- equal work

@@ -220,6 +220,29 @@ def test_intermediate_grads_freed_by_default_and_kept_on_request():
     assert x.grad == 36.0
 
 
+def test_backward_frees_each_intermediate_gradient_once_its_node_has_run():
+    # A chain of 12 element-wise ops on 1 MiB arrays. Each intermediate gradient is needed only
+    # until its own node has run, so the backward pass holds a few of them at a time; if they
+    # were kept to the end, its memory would peak at 12 MiB of gradients.
+    import tracemalloc
+
+    mib = 2**20
+    x = Tensor(np.ones(mib // 8))
+    y = x
+    for _ in range(12):
+        y = y * 1.5
+    dout = np.ones(y.shape)
+    tracemalloc.start()
+    try:
+        start = tracemalloc.get_traced_memory()[0]
+        y.backward(dout)
+        peak = tracemalloc.get_traced_memory()[1] - start
+    finally:
+        tracemalloc.stop()
+    assert_allclose(x.grad, 1.5**12)
+    assert peak < 4 * mib, f"backward peaked at {peak / mib:.1f} MiB"
+
+
 def test_backward_twice_accumulates_unless_cleared():
     x = Tensor(np.array([1.0, 2.0]))
     y = (x * x).sum()

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from chainrule.optim import (
+    CHUNK,
     SGD,
     AdaGrad,
     Adam,
@@ -69,7 +70,7 @@ def two_steps(name: str, W0: np.ndarray, g1: np.ndarray, g2: np.ndarray) -> np.n
         W1 = W0 + mu * v1 - lr * g1
         v2 = mu * v1 - lr * g2
         W2 = W1 + mu * mu * v1 - (1 + mu) * lr * g2  # mu^2 v_old - (1 + mu) lr g
-        np.testing.assert_allclose(W2, W1 + mu * v2 - lr * g2, rtol=1e-12)
+        np.testing.assert_allclose(W2, W1 + mu * v2 - lr * g2, rtol=1e-12, atol=1e-15)
     elif name == "adagrad":
         eps = h["eps"]
         h1 = g1 * g1
@@ -194,6 +195,43 @@ def test_updates_in_place_without_reallocating_state(name):
         for slot, buf in buffers[key].items():
             assert opt.state[key][slot] is buf
             assert buf.shape == params[key].shape and buf.dtype == params[key].dtype
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_big_parameters_go_through_in_chunks_with_the_same_result(name):
+    # A parameter of more than CHUNK elements is updated slice by slice through one small
+    # scratch array; the rules are element-wise, so the result must be bit for bit the same as
+    # with a whole-size scratch, and the hand-unrolled formulas must still hold.
+    rng = np.random.default_rng(7)
+    shape = (3, CHUNK // 2 + 5)  # 1.5 chunks and a bit: a full slice, then a partial one
+    W0 = rng.normal(size=shape)
+    g1, g2 = rng.normal(size=shape), rng.normal(size=shape)
+    chunked = {"W": W0.copy()}
+    opt = make(name)
+    opt.update(chunked, {"W": g1})
+    opt.update(chunked, {"W": g2})
+    np.testing.assert_allclose(chunked["W"], two_steps(name, W0, g1, g2), rtol=1e-12, atol=1e-15)
+    assert [w.size for w in opt._scratch.values()] == [CHUNK]  # not a copy of W
+    # Bit for bit: the same rule on slices of W, each small enough for one piece.
+    whole = {f"W{i}": W0.reshape(-1)[i : i + CHUNK].copy() for i in range(0, W0.size, CHUNK)}
+    ref = make(name)
+    for g in (g1, g2):
+        ref.update(whole, {f"W{i}": g.reshape(-1)[i : i + CHUNK] for i in range(0, g.size, CHUNK)})
+    assert np.array_equal(np.concatenate(list(whole.values())).reshape(shape), chunked["W"])
+
+
+@pytest.mark.parametrize("name", ["sgd", "adam"])
+def test_big_strided_and_transposed_operands_are_updated_correctly(name):
+    rng = np.random.default_rng(8)
+    base = rng.normal(size=(2 * CHUNK + 6,))
+    W = base[::2]  # a strided view as the parameter: updated in place, the gaps untouched
+    W0, gaps = W.copy(), base[1::2].copy()
+    g = rng.normal(size=(2 * W.size,))[::2]  # a non-contiguous gradient
+    opt = make(name)
+    opt.update({"W": W}, {"W": g})
+    opt.update({"W": W}, {"W": g})
+    np.testing.assert_allclose(W, two_steps(name, W0, g, g), rtol=1e-12, atol=1e-15)
+    assert np.array_equal(base[1::2], gaps)
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -737,7 +737,8 @@ def _add_train_parser(sub: Any) -> None:
         "--init",
         type=_init,
         metavar="he|xavier|STD",
-        help="initial weight scale (default: 0.01 for two-layer, he/xavier for mlp)",
+        help="initial weight scale (default: he for relu, xavier otherwise, 0.01 for "
+        "simple-cnn; --init 0.01 is the book's two-layer recipe)",
     )
     model.add_argument(
         "--weight-decay",

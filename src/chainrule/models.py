@@ -19,8 +19,8 @@ Keys (every one optional; :func:`model_config` fills in the defaults):
 ``hidden``         hidden layer sizes, a list of positive ints (``[50]``)
 ``output_size``    number of classes (10)
 ``activation``     ``"relu"`` (default), ``"sigmoid"`` or ``"tanh"`` (two-layer: relu only)
-``init``           weight scale: ``"he"``, ``"xavier"`` or a positive std; default ``0.01`` for
-                   two-layer (the book's) and He (relu) / Xavier (sigmoid, tanh) for mlp
+``init``           weight scale: ``"he"``, ``"xavier"`` or a positive std; default He (relu) /
+                   Xavier (sigmoid, tanh); ``0.01`` is the book's ch. 5 TwoLayerNet
 ``weight_decay``   L2 penalty λ added to the loss (mlp only; default 0)
 ``batchnorm``      batch normalization after each hidden affine layer (mlp only)
 ``dropout``        dropout ratio after each hidden activation, in [0, 1) (mlp only; 0 = off)
@@ -280,7 +280,10 @@ def _check_two_layer(cfg: dict[str, Any]) -> None:
             "model config: two-layer supports " + "; ".join(problems) + " — use model 'mlp'"
         )
     if cfg["init"] is None:
-        cfg["init"] = 0.01  # the book's weight_init_std
+        # He, the scale the book itself recommends for ReLU (ch. 6), not ch. 5's 0.01: over
+        # seeds 0-9 it ends 10,000 iterations at 96.91-97.24% (mean 97.06%) against
+        # 96.84-97.15% (mean 97.00%) for 0.01 (docs/results.md). `init=0.01` is the book's.
+        cfg["init"] = "he"
 
 
 def _build_two_layer(cfg: dict[str, Any], rng: np.random.Generator) -> Any:

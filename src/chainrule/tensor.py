@@ -165,7 +165,9 @@ class Tensor:
                 counter += 1
 
         push(self.creator)
-        # Arrays already stored as some tensor's .grad, by id (kept alive so ids stay unique).
+        # Arrays already stored as a leaf's .grad (or any retained .grad), by id, kept alive so
+        # ids stay unique. An intermediate's gradient is left out unless retained: it is freed
+        # as soon as its node has run, and holding it here would keep every one alive to the end.
         handed_out: dict[int, Any] = {}
         # 2. Walk back: downstream = upstream x local derivative (inside each op's backward);
         #    `+=` where a value fans out to several consumers.
@@ -191,7 +193,8 @@ class Tensor:
                         x.grad = dx.copy()
                     else:
                         x.grad = dx
-                        handed_out[id(dx)] = dx
+                        if x.creator is None or retain_grad:
+                            handed_out[id(dx)] = dx
                     if x.creator is not None:
                         push(x.creator)
                 if on_node is not None:

@@ -677,6 +677,7 @@ class Trainer:
                 self._progress.step(loss, self.iteration // self.iters_per_epoch + 1)
                 if self.on_step is not None:
                     self.on_step(self, self.iteration, grads)
+                del grads  # so the next step's backward is the only one holding gradients
 
                 if self._due_for_evaluation():
                     record = self._evaluate_and_record()

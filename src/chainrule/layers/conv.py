@@ -48,6 +48,7 @@ class Convolution(ParamLayer):
         return self.op.forward(x, self.W, self.b)
 
     def backward(self, dout: Any) -> Any:
+        self.dW = self.db = None  # free the previous step's gradients first (as Affine does)
         if self.b is None:
             dx, self.dW = self.op.backward(dout)
         else:
