@@ -94,7 +94,11 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__}.forward is not implemented")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        with using_config("train", Config.train and self.training):
+        # The mode inside is ``Config.train and self.training``: it differs from the mode
+        # outside only for a module in eval mode called in training mode.
+        if self.training or not Config.train:
+            return self.forward(*args, **kwargs)
+        with using_config("train", False):
             return self.forward(*args, **kwargs)
 
     def train(self, mode: bool = True) -> Module:
