@@ -110,6 +110,21 @@ def test_model_config_defaults_are_the_books():
     assert model_config(init=0.01)["init"] == 0.01
 
 
+def test_deep_cnn_dropout_defaults_to_the_books_and_zero_turns_it_off():
+    assert model_config("deep-cnn")["dropout"] == 0.5
+    assert model_config("deep-cnn", dropout=0.25)["dropout"] == 0.25
+    cfg = model_config("deep-cnn", input_size=144, hidden=[6], output_size=3, dropout=0)
+    assert cfg["dropout"] == 0.0
+    net = build_model(cfg, rng=0)
+    x = np.random.default_rng(1).random((2, 1, 12, 12)).astype(np.float32)
+    # No dropout: training-mode scores are the evaluation-mode ones.
+    assert np.array_equal(net.predict(x, train_flg=True), net.predict(x, train_flg=False))
+    with_dropout = build_model({**cfg, "dropout": 0.5}, rng=0)
+    assert not np.array_equal(
+        with_dropout.predict(x, train_flg=True), with_dropout.predict(x, train_flg=False)
+    )
+
+
 @pytest.mark.parametrize(
     ("model", "options", "message"),
     [

@@ -747,7 +747,12 @@ def _add_train_parser(sub: Any) -> None:
         help="L2 penalty (mlp), or AdamW's decoupled decay with --optimizer adamw",
     )
     model.add_argument("--batchnorm", action="store_true", help="batch normalization (mlp)")
-    model.add_argument("--dropout", type=_ratio, metavar="RATIO", help="dropout ratio (mlp)")
+    model.add_argument(
+        "--dropout",
+        type=_ratio,
+        metavar="RATIO",
+        help="dropout ratio (mlp: default 0 = off; deep-cnn: default 0.5)",
+    )
     model.add_argument("--dtype", choices=("float32", "float64"), help="default: float32")
 
     opt = train.add_argument_group("optimization")

@@ -20,10 +20,12 @@ Keys (every one optional; :func:`model_config` fills in the defaults):
 ``output_size``    number of classes (10)
 ``activation``     ``"relu"`` (default), ``"sigmoid"`` or ``"tanh"`` (two-layer: relu only)
 ``init``           weight scale: ``"he"``, ``"xavier"`` or a positive std; default He (relu) /
-                   Xavier (sigmoid, tanh); ``0.01`` is the book's ch. 5 TwoLayerNet
+                   Xavier (sigmoid, tanh), 0.01 for simple-cnn (the book's); ``0.01`` for
+                   two-layer is the book's ch. 5 recipe
 ``weight_decay``   L2 penalty λ added to the loss (mlp only; default 0)
 ``batchnorm``      batch normalization after each hidden affine layer (mlp only)
-``dropout``        dropout ratio after each hidden activation, in [0, 1) (mlp only; 0 = off)
+``dropout``        dropout ratio after each hidden activation, in [0, 1) (mlp: default 0 = off;
+                   deep-cnn: default 0.5, the book's)
 ``dtype``          ``"float32"`` (default, fast) or ``"float64"``
 =================  ==========================================================================
 
@@ -381,8 +383,6 @@ def _check_cnn(cfg: dict[str, Any]) -> None:
         problems.append("no dropout")
     if problems:
         raise ValueError(f"model config: {cfg['model']} supports " + "; ".join(problems))
-    if cfg["model"] == "deep-cnn" and not cfg["dropout"]:
-        cfg["dropout"] = 0.5  # the book's DeepConvNet always has its two dropout layers
     if cfg["init"] is None:
         cfg["init"] = 0.01 if cfg["model"] == "simple-cnn" else "he"
 
@@ -424,4 +424,5 @@ register_model(
     _build_deep_cnn,
     _check_cnn,
     help="the book's DeepConvNet: six 3x3 convs, three pools, Affine(50), dropout (chapter 8)",
+    extra_defaults={"dropout": 0.5},  # the book's ratio; dropout 0 turns both layers off
 )
