@@ -243,6 +243,24 @@ def test_backward_frees_each_intermediate_gradient_once_its_node_has_run():
     assert peak < 4 * mib, f"backward peaked at {peak / mib:.1f} MiB"
 
 
+def test_a_leaf_gradient_never_shares_memory_with_the_seed_or_another_gradient():
+    x, w = Tensor(np.array([1.0, 2.0])), Tensor(np.array([3.0, 4.0]))
+    a = w * 2.0
+    y = a + x  # add passes its upstream gradient on unchanged, to both inputs
+    dout = np.array([1.0, -1.0])
+    y.backward(dout)
+    assert_array_equal(x.grad, dout)
+    assert_array_equal(w.grad, 2 * dout)
+    assert not np.shares_memory(x.grad, dout)
+    x.grad[0] = 99.0  # the user's gradient to change: the seed array stays as it was
+    assert_array_equal(dout, [1.0, -1.0])
+
+    p, q = Tensor(np.array([1.0])), Tensor(np.array([2.0]))
+    s = p + q
+    s.backward(np.array([5.0]))
+    assert not np.shares_memory(p.grad, q.grad)
+
+
 def test_backward_twice_accumulates_unless_cleared():
     x = Tensor(np.array([1.0, 2.0]))
     y = (x * x).sum()

@@ -220,6 +220,22 @@ def test_big_parameters_go_through_in_chunks_with_the_same_result(name):
     assert np.array_equal(np.concatenate(list(whole.values())).reshape(shape), chunked["W"])
 
 
+def test_a_custom_rule_that_is_not_elementwise_sees_the_whole_parameter():
+    class NormalizedSGD(Optimizer):
+        """W -= lr * g / |g|: the norm needs all of g at once."""
+
+        def _update(self, p, g, s, w):
+            assert p.shape == g.shape == w.shape == (3, CHUNK)
+            np.multiply(g, self.lr / np.linalg.norm(g), out=w)
+            p -= w
+
+    rng = np.random.default_rng(9)
+    W0, g = rng.normal(size=(3, CHUNK)), rng.normal(size=(3, CHUNK))
+    params = {"W": W0.copy()}
+    NormalizedSGD(params=None, lr=0.5).update(params, {"W": g})
+    np.testing.assert_allclose(params["W"], W0 - 0.5 * g / np.linalg.norm(g), rtol=1e-12)
+
+
 @pytest.mark.parametrize("name", ["sgd", "adam"])
 def test_big_strided_and_transposed_operands_are_updated_correctly(name):
     rng = np.random.default_rng(8)

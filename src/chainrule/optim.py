@@ -129,6 +129,10 @@ class Optimizer:
 
     hyper_names: tuple[str, ...] = ("lr",)
     slot_names: tuple[str, ...] = ()
+    #: ``_update`` works element by element, so a parameter of more than :data:`CHUNK`
+    #: elements may go through it in flat slices. Every rule in this module sets it; a
+    #: subclass whose rule looks at a whole tensor at once (a norm, say) leaves it False.
+    elementwise: bool = False
     lr = _Hyper(_check_positive)
 
     def __init__(
@@ -296,10 +300,12 @@ class Optimizer:
 
     def _work(self, param: np.ndarray) -> np.ndarray:
         """Scratch for ``param``'s update: an array of its shape if it has at most
-        :data:`CHUNK` elements, else a flat one of ``CHUNK`` elements that its update
-        walks through slice by slice. Shared by all parameters of that shape and dtype, so
-        the optimizer's scratch is small however large the network is."""
-        spec = (param.shape, param.dtype) if param.size <= CHUNK else ((CHUNK,), param.dtype)
+        :data:`CHUNK` elements (or the rule is not :attr:`elementwise`), else a flat one of
+        ``CHUNK`` elements that its update walks through slice by slice. Shared by all
+        parameters of that shape and dtype, so the scratch stays small however large the
+        network is."""
+        small = param.size <= CHUNK or not self.elementwise
+        spec = (param.shape, param.dtype) if small else ((CHUNK,), param.dtype)
         buf = self._scratch.get(spec)
         if buf is None:
             buf = self._scratch[spec] = np.empty(spec[0], dtype=param.dtype)
@@ -399,6 +405,8 @@ class SGD(Optimizer):
     .. math:: W \\leftarrow W - \\eta \\, g
     """
 
+    elementwise = True
+
     def __init__(self, lr: float = 0.01, *, params: Any = None) -> None:
         super().__init__(params, lr=lr)
 
@@ -417,6 +425,8 @@ class Momentum(Optimizer):
 
     With a constant ``lr`` this equals PyTorch's ``SGD(momentum=mu)``.
     """
+
+    elementwise = True
 
     hyper_names = ("lr", "momentum")
     slot_names = ("v",)
@@ -445,6 +455,8 @@ class Nesterov(Optimizer):
     and so equals PyTorch's ``SGD(momentum=mu, nesterov=True)`` while ``lr`` is constant.
     """
 
+    elementwise = True
+
     hyper_names = ("lr", "momentum")
     slot_names = ("v",)
     momentum = _Hyper(_check_unit)
@@ -471,6 +483,8 @@ class AdaGrad(Optimizer):
 
     ``eps`` defaults to the book's ``1e-7`` (PyTorch: ``1e-10``).
     """
+
+    elementwise = True
 
     hyper_names = ("lr", "eps")
     slot_names = ("h",)
@@ -500,6 +514,8 @@ class RMSprop(Optimizer):
     ``decay_rate`` is :math:`\\rho` (PyTorch's ``alpha``); ``eps`` defaults to the
     book's ``1e-7`` (PyTorch: ``1e-8``).
     """
+
+    elementwise = True
 
     hyper_names = ("lr", "decay_rate", "eps")
     slot_names = ("h",)
@@ -544,6 +560,8 @@ class Adam(Optimizer):
     the two agree up to the size of ``eps``. ``eps`` defaults to the book's ``1e-7``
     (PyTorch: ``1e-8``). ``t`` counts steps of the whole optimizer.
     """
+
+    elementwise = True
 
     hyper_names = ("lr", "beta1", "beta2", "eps")
     slot_names = ("m", "v")

@@ -165,10 +165,11 @@ class Tensor:
                 counter += 1
 
         push(self.creator)
-        # Arrays already stored as a leaf's .grad (or any retained .grad), by id, kept alive so
-        # ids stay unique. An intermediate's gradient is left out unless retained: it is freed
+        # Arrays a leaf's .grad must not be, by id, kept alive so ids stay unique: the seed
+        # `dout` (the caller's array) and every array already stored as a leaf's .grad (or any
+        # retained .grad). An intermediate's gradient is left out unless retained: it is freed
         # as soon as its node has run, and holding it here would keep every one alive to the end.
-        handed_out: dict[int, Any] = {}
+        handed_out: dict[int, Any] = {id(dout): dout}
         # 2. Walk back: downstream = upstream x local derivative (inside each op's backward);
         #    `+=` where a value fans out to several consumers.
         with using_config("enable_backprop", create_graph):
