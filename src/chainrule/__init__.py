@@ -5,6 +5,7 @@ the nodes of the autograd engine (:class:`Tensor`), so each local derivative is 
 """
 
 from chainrule import functions, nn
+from chainrule.backend import current_device, to_device, to_numpy, use_device
 from chainrule.config import Config, eval_mode, no_grad, seed, train_mode, using_config
 from chainrule.function import Function
 from chainrule.tensor import Tensor, as_tensor
@@ -17,11 +18,15 @@ __all__ = [
     "Tensor",
     "__version__",
     "as_tensor",
+    "current_device",
     "eval_mode",
     "functions",
     "nn",
     "no_grad",
     "seed",
+    "to_device",
+    "to_numpy",
     "train_mode",
+    "use_device",
     "using_config",
 ]

@@ -51,6 +51,8 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.backend import device_of, get_array_module, to_device, to_numpy
+
 #: Parameters with more elements than this are updated in slices of this many elements, each
 #: through the same small scratch array (256 KiB in float32: it stays in the CPU's L2 cache).
 #: The arithmetic is element-wise, so the result is bit for bit the same as in one piece.
@@ -144,7 +146,7 @@ class Optimizer:
             setattr(self, name, hyper[name])
         self.t = 0
         self.state: dict[str, dict[str, np.ndarray]] = {}
-        self._scratch: dict[tuple[tuple[int, ...], np.dtype], np.ndarray] = {}
+        self._scratch: dict[tuple[tuple[int, ...], np.dtype, str], Any] = {}
         # key -> (parameter type, (dtype, shape, gradient shape), state slots, scratch) of
         # the last update that passed the full check; see _apply.
         self._checked: dict[str, tuple[type, tuple[Any, ...], dict[str, np.ndarray], Any]] = {}
@@ -169,7 +171,8 @@ class Optimizer:
             raise ValueError(f"{me}: params is empty")
         seen: dict[int, str] = {}
         for key, p in items:
-            if not hasattr(p, "grad") or not isinstance(getattr(p, "data", None), np.ndarray):
+            data = getattr(p, "data", None)
+            if not hasattr(p, "grad") or not isinstance(data, get_array_module(data).ndarray):
                 raise TypeError(
                     f"{me}: params[{key!r}] is not parameter-like: it needs a .data ndarray "
                     f"and a .grad attribute, got {type(p).__name__}"
@@ -239,7 +242,7 @@ class Optimizer:
             if (
                 seen is not None
                 and type(param) is seen[0]
-                and type(grad) is np.ndarray
+                and type(grad) is seen[0]
                 and (param.dtype, param.shape, grad.shape) == seen[1]
                 and state.get(key) is seen[2]
             ):
@@ -252,8 +255,9 @@ class Optimizer:
             if slots is None:  # passed the full check: allocate, then remember it
                 slots = state.get(key)
                 if slots is None:
+                    xp = get_array_module(param)
                     slots = state[key] = {
-                        name: np.zeros(param.shape, dtype=param.dtype) for name in self.slot_names
+                        name: xp.zeros(param.shape, dtype=param.dtype) for name in self.slot_names
                     }
                 work = self._work(param)
                 checked[key] = (type(param), (param.dtype, param.shape, grad.shape), slots, work)
@@ -270,17 +274,23 @@ class Optimizer:
                     p_part = flat_p[part]
                     update(p_part, flat_g[part], piece, work[: p_part.size])
             else:  # a strided view as parameter: a whole-size temporary this once
-                update(param, grad, slots, np.empty(param.shape, dtype=param.dtype))
+                update(param, grad, slots, get_array_module(param).empty_like(param))
 
     def _check(self, key: str, param: Any, grad: Any) -> np.ndarray:
         me = type(self).__name__
-        if not isinstance(param, np.ndarray):
+        xp = get_array_module(param)
+        if not isinstance(param, xp.ndarray):
             raise TypeError(
                 f"{me}: parameter {key!r} must be an ndarray, got {type(param).__name__}"
             )
         if not np.issubdtype(param.dtype, np.floating):
             raise TypeError(f"{me}: parameter {key!r} must be floating point, got {param.dtype}")
-        grad = np.asarray(grad)
+        if device_of(grad) != device_of(param):
+            raise ValueError(
+                f"{me}: gradient for {key!r} is on {device_of(grad)} but the parameter is on "
+                f"{device_of(param)}"
+            )
+        grad = xp.asarray(grad)
         if grad.shape != param.shape:
             raise ValueError(
                 f"{me}: gradient for {key!r} has shape {grad.shape} "
@@ -295,7 +305,9 @@ class Optimizer:
                         f"but the parameter has shape {param.shape}"
                     )
                 if buf.dtype != param.dtype:  # e.g. float64 state loaded for float32 params
-                    slots[name] = buf.astype(param.dtype)
+                    slots[name] = buf = buf.astype(param.dtype)
+                if device_of(buf) != device_of(param):  # state loaded from a file: on the host
+                    slots[name] = to_device(buf, device_of(param))
         return grad
 
     def _work(self, param: np.ndarray) -> np.ndarray:
@@ -305,10 +317,11 @@ class Optimizer:
         parameters of that shape and dtype, so the scratch stays small however large the
         network is."""
         small = param.size <= CHUNK or not self.elementwise
-        spec = (param.shape, param.dtype) if small else ((CHUNK,), param.dtype)
+        shape = param.shape if small else (CHUNK,)
+        spec = (shape, param.dtype, device_of(param))
         buf = self._scratch.get(spec)
         if buf is None:
-            buf = self._scratch[spec] = np.empty(spec[0], dtype=param.dtype)
+            buf = self._scratch[spec] = get_array_module(param).empty(shape, dtype=param.dtype)
         return buf
 
     def _update(
@@ -372,7 +385,7 @@ class Optimizer:
                     f"{me}: unknown state slot {slot_key!r}; slots are named "
                     f"'<slot>/<key>' with <slot> in {list(self.slot_names)}"
                 )
-            buf = np.array(array, copy=True)
+            buf = np.array(to_numpy(array), copy=True)  # to the parameter's device at use
             if params is not None:
                 if key not in params:
                     raise ValueError(f"{me}: state slot {slot_key!r} names no parameter")

@@ -53,6 +53,8 @@ from typing import IO, Any, NoReturn
 
 import numpy as np
 
+from chainrule.backend import to_numpy
+
 __all__ = [
     "FORMAT_NAME",
     "FORMAT_VERSION",
@@ -206,7 +208,7 @@ def _prepare_arrays(
                 f"cannot save checkpoint {target}: array names must be non-empty strings, "
                 f"got {name!r}"
             )
-        array = _c_contiguous(np.asarray(value))
+        array = _c_contiguous(to_numpy(value))  # from the GPU too
         if array.dtype.kind not in _ALLOWED_KINDS or array.dtype.fields is not None:
             raise CheckpointError(
                 f"cannot save checkpoint {target}: array {name!r} has dtype {array.dtype}; "

@@ -53,6 +53,7 @@ from typing import IO, Any
 
 import numpy as np
 
+from chainrule.backend import device_of, get_array_module, to_device, to_numpy
 from chainrule.serialization import CheckpointError, atomic_write, load_checkpoint, save_checkpoint
 
 __all__ = [
@@ -208,14 +209,29 @@ def _takes_train_flag(model: Any) -> bool:
         return False
 
 
+def model_device(model: Any) -> str:
+    """Where ``model``'s parameters are: ``"cpu"`` or ``"cuda"`` (``params`` dict or ``nn``)."""
+    params = getattr(model, "params", None)
+    if isinstance(params, dict) and params:
+        return device_of(next(iter(params.values())))
+    parameters = getattr(model, "parameters", None)
+    if callable(parameters):
+        for p in parameters():
+            return device_of(p.data)
+    return "cpu"
+
+
 def predict_scores(model: Any, x: np.ndarray) -> np.ndarray:
-    """``model.predict(x)`` in inference mode (dropout off, batch norm on running statistics)."""
+    """``model.predict(x)`` in inference mode (dropout off, batch norm on running statistics).
+
+    ``x`` may be on the host whatever the model's device; the scores come back as NumPy."""
     from chainrule.config import eval_mode, no_grad
 
+    x = to_device(x, model_device(model))
     with eval_mode(), no_grad():
         if _takes_train_flag(model):
-            return np.asarray(model.predict(x, train_flg=False))
-        return np.asarray(model.predict(x))
+            return to_numpy(model.predict(x, train_flg=False))
+        return to_numpy(model.predict(x))
 
 
 def _labels(t: np.ndarray) -> np.ndarray:
@@ -242,13 +258,15 @@ def evaluate(
     from chainrule.config import eval_mode, no_grad
 
     train_flag = _takes_train_flag(model)
+    device = model_device(model)  # batches go there; the scores come back to the host
     loss_sum = 0.0
     correct = 0
     with eval_mode(), no_grad(), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         for start in range(0, n, batch_size):
             xb, tb = x[start : start + batch_size], labels[start : start + batch_size]
+            xb = to_device(xb, device)
             scores = model.predict(xb, train_flg=False) if train_flag else model.predict(xb)
-            scores = np.asarray(scores).reshape(len(xb), -1)
+            scores = to_numpy(scores).reshape(len(xb), -1)
             correct += int(np.count_nonzero(scores.argmax(axis=1) == tb))
             # -log softmax(s)[t] = log(sum(exp(s - max))) - (s[t] - max)
             shifted = scores - scores.max(axis=1, keepdims=True)
@@ -314,7 +332,7 @@ def _copy_into(kind: str, current: Mapping[str, Any], saved: Mapping[str, np.nda
             f"(the model has {', '.join(current) or 'none'})"
         )
     for key, array in current.items():
-        if not isinstance(array, np.ndarray):
+        if not isinstance(array, get_array_module(array).ndarray):
             raise ValueError(f"{kind} {key!r} of the model is not an array")
         if saved[key].shape != array.shape:
             raise ValueError(
@@ -324,7 +342,7 @@ def _copy_into(kind: str, current: Mapping[str, Any], saved: Mapping[str, np.nda
     # Only after every check, so a mismatch leaves the model untouched. In place: the layers
     # hold references to these arrays.
     for key, array in current.items():
-        array[...] = saved[key]
+        array[...] = to_device(saved[key], device_of(array))  # the file's arrays are on the host
 
 
 def load_model_state(model: Any, arrays: Mapping[str, np.ndarray]) -> None:
@@ -640,9 +658,13 @@ class Trainer:
         model, optimizer = self.model, self.optimizer
         params = model.params
         n, batch = self.train_size, self.batch_size
-        # Reused batch buffers: np.take writes into them, no new arrays per step.
-        xb = np.empty((batch, *self.x_train.shape[1:]), dtype=self.x_train.dtype)
-        tb = np.empty((batch, *self.t_train.shape[1:]), dtype=self.t_train.dtype)
+        # The training set goes where the model is, once; batches are gathered there into
+        # reused buffers (take writes into them: no new arrays per step).
+        device = model_device(model)
+        x_train, t_train = to_device(self.x_train, device), to_device(self.t_train, device)
+        xp = get_array_module(x_train)
+        xb = xp.empty((batch, *x_train.shape[1:]), dtype=x_train.dtype)
+        tb = xp.empty((batch, *t_train.shape[1:]), dtype=t_train.dtype)
         self._progress.start(self.total_iterations, self.iteration)
         start = time.perf_counter()
         self._run_start = start
@@ -654,8 +676,10 @@ class Trainer:
                     self._perm = self.rng.permutation(n)
                     self._position = 0
                 idx = self._perm[self._position * batch : (self._position + 1) * batch]
-                np.take(self.x_train, idx, axis=0, out=xb)
-                np.take(self.t_train, idx, axis=0, out=tb)
+                if xp is not np:
+                    idx = xp.asarray(idx)  # the order is drawn on the host, as on the CPU
+                xp.take(x_train, idx, axis=0, out=xb)
+                xp.take(t_train, idx, axis=0, out=tb)
                 if self.schedule is not None:
                     optimizer.lr = self.base_lr * self.schedule.factor(
                         self.iteration, self.iters_per_epoch, self.total_iterations

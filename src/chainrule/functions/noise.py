@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.backend import get_array_module
 from chainrule.config import Config, get_rng
 from chainrule.function import Function
 from chainrule.tensor import Tensor
@@ -34,7 +35,11 @@ class Dropout(Function):
             return x
         rng = self.rng if self.rng is not None else get_rng()
         keep = rng.random(x.shape, dtype=np.float32 if x.dtype == np.float32 else np.float64)
-        self.scale = (keep >= self.ratio) * x.dtype.type(1.0 / (1.0 - self.ratio))
+        # The mask comes from NumPy's generator whatever the device, so a seed gives the same
+        # masks on the CPU and the GPU; on a GPU it is copied there.
+        xp = get_array_module(x)
+        mask = keep >= self.ratio if xp is np else xp.asarray(keep >= self.ratio)
+        self.scale = mask * x.dtype.type(1.0 / (1.0 - self.ratio))
         return x * self.scale
 
     def backward(self, dout: Any) -> Any:
