@@ -206,3 +206,97 @@ def test_trainer_on_the_device_matches_the_cpu(fake_gpu, tmp_path, model):
         assert hist_gpu[key] == hist_cpu[key], key
     for key in params_cpu:
         assert np.array_equal(params_gpu[key], params_cpu[key]), key
+
+
+def test_mixing_devices_in_an_op_names_the_op_and_the_devices(fake_gpu):
+    from chainrule import Tensor
+
+    x = Tensor(np.ones((2, 3)))
+    W = Tensor(chainrule.to_device(np.ones((3, 4)), "cuda"))
+    with pytest.raises(TypeError, match=r"linear: inputs are on different devices "
+                       r"\(input 0 on cpu, input 1 on cuda\)"):  # fmt: skip
+        F.linear(x, W)
+
+
+def test_module_to_and_build_model_on_the_current_device(fake_gpu):
+    from chainrule.models import build_model, model_config
+    from chainrule.nn import MLP
+
+    model = MLP([4, 3, 2], batchnorm=True).to("cuda")
+    assert all(on_device(p.data) for p in model.parameters())
+    buffers = dict(model.named_buffers())
+    assert buffers and all(on_device(b) for b in buffers.values())
+    x = chainrule.to_device(np.random.default_rng(0).random((5, 4)), "cuda")
+    before = {k: chainrule.to_numpy(b) for k, b in buffers.items()}
+    model(x)  # training mode: the running statistics move, in place, on the device
+    after = dict(model.named_buffers())
+    assert all(after[k] is buffers[k] for k in buffers)
+    assert any(not np.array_equal(chainrule.to_numpy(after[k]), before[k]) for k in before)
+    with chainrule.eval_mode():
+        assert on_device(model(x).data)
+    chainrule.use_device("cuda")
+    net = build_model(model_config("mlp", input_size=4, hidden=[3], output_size=2), rng=0)
+    assert all(on_device(v) for v in net.params.values())
+    assert on_device(net.layers["Affine1"].W) and net.layers["Affine1"].W is net.params["W1"]
+    assert type(build_model(model_config(), rng=0, device="cpu").params["W1"]) is np.ndarray
+
+
+def test_cpu_work_never_imports_cupy():
+    import subprocess
+
+    code = (
+        "import sys, numpy as np, chainrule\n"
+        "from chainrule.models import build_model, model_config\n"
+        "from chainrule.optim import SGD\n"
+        "net = build_model(model_config('mlp', input_size=6, hidden=[4], output_size=3), rng=0)\n"
+        "x, t = np.ones((5, 6), np.float32), np.arange(5) % 3\n"
+        "SGD(0.1).update(net.params, net.gradient(x, t))\n"
+        "assert 'cupy' not in sys.modules, 'cupy was imported'\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
+# --------------------------------------------------------------------------- a real GPU
+
+
+def _real_cupy():
+    cupy = pytest.importorskip("cupy", reason="CuPy is not installed: no GPU tests here")
+    if getattr(cupy, "is_fake", False):
+        pytest.skip("only the CuPy stand-in is loaded")
+    try:
+        if cupy.cuda.runtime.getDeviceCount() < 1:
+            pytest.skip("CuPy sees no GPU")
+    except Exception as exc:  # no driver
+        pytest.skip(f"CuPy cannot reach a GPU: {exc}")
+    return cupy
+
+
+@pytest.mark.parametrize("name", list(BOOK_NETS))
+def test_real_gpu_gradients_match_the_cpu(name):
+    _real_cupy()
+    try:
+        loss_cpu, grads_cpu, acc_cpu = _book_gradient("cpu", BOOK_NETS[name])
+        loss_gpu, grads_gpu, acc_gpu = _book_gradient("cuda", BOOK_NETS[name])
+    finally:
+        backend.use_device("cpu")
+    # float64 on both; the GPU sums in another order, so equal to rounding, not bit for bit.
+    assert loss_gpu == pytest.approx(loss_cpu, rel=1e-10)
+    assert acc_gpu == acc_cpu
+    for key in grads_cpu:
+        np.testing.assert_allclose(grads_gpu[key], grads_cpu[key], rtol=1e-8, atol=1e-12)
+
+
+def test_real_gpu_autograd_and_trainer(tmp_path):
+    _real_cupy()
+    try:
+        for a, b in zip(_autograd_steps("cpu", "adam"), _autograd_steps("cuda", "adam")):
+            np.testing.assert_allclose(b, a, rtol=1e-8, atol=1e-12)
+        hist_cpu, params_cpu, _ = _trained("cpu", tmp_path, "mlp")
+        hist_gpu, params_gpu, _ = _trained("cuda", tmp_path, "mlp")
+    finally:
+        backend.use_device("cpu")
+    # float32 and a different summation order: the runs drift apart a little, no more.
+    np.testing.assert_allclose(hist_gpu["train_loss"], hist_cpu["train_loss"], rtol=1e-3)
+    for key in params_cpu:
+        np.testing.assert_allclose(params_gpu[key], params_cpu[key], rtol=1e-2, atol=1e-3)

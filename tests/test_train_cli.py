@@ -324,3 +324,59 @@ def test_process_exit_status_and_stderr(tmp_path):
         assert done.returncode == 2
         assert_one_line_error(done.stderr, "error")
         assert done.stdout == ""
+
+
+# --------------------------------------------------------------------------------------------
+# --device
+# --------------------------------------------------------------------------------------------
+
+
+def test_device_cuda_without_cupy_is_a_one_line_error(capsys, tiny, monkeypatch):
+    monkeypatch.setitem(sys.modules, "cupy", None)  # `import cupy` fails, as on a CPU machine
+    code, _, err = train(capsys, tiny, "--iterations", "2", "--device", "cuda")
+    assert code == 2
+    assert_one_line_error(err, "chainrule train: error: device 'cuda' needs CuPy")
+
+
+def test_train_evaluate_predict_on_the_device_give_the_cpu_numbers(capsys, tiny, tmp_path):
+    # Through tests/fake_cupy.py, a stand-in as strict as CuPy that computes with NumPy, so
+    # the device run must report exactly the CPU run's numbers.
+    sys.path.insert(0, str(Path(__file__).parent))
+    import fake_cupy
+    from chainrule import backend
+
+    real = sys.modules.get("cupy")
+    png = tmp_path / "digit.png"
+    from PIL import Image
+
+    Image.fromarray(tiny.test_images[0]).save(png)
+    results = {}
+    try:
+        for device in ("cpu", "cuda"):
+            fake_cupy.install()
+            ckpt, hist = tmp_path / f"{device}.ckpt", tmp_path / f"{device}.json"
+            code, out, err = train(
+                capsys, tiny, "--iterations", "12", "--model", "mlp", "--hidden", "16",
+                "--batchnorm", "--device", device, "--save", str(ckpt), "--history", str(hist),
+            )  # fmt: skip
+            assert code == 0, err
+            assert ("on cuda" in out.splitlines()[0]) == (device == "cuda")
+            code, out, err = run(capsys, "evaluate", str(ckpt), "--json", "--data-dir",
+                                 str(tiny.root), "--device", device)  # fmt: skip
+            assert code == 0, err
+            evaluation = json.loads(out)
+            code, out, err = run(capsys, "predict", str(ckpt), str(png), "--json",
+                                 "--device", device)  # fmt: skip
+            assert code == 0, err
+            results[device] = (json.loads(hist.read_text()), evaluation, json.loads(out))
+    finally:
+        backend.use_device("cpu")
+        if real is not None:
+            sys.modules["cupy"] = real
+        else:
+            fake_cupy.uninstall()
+    (h_cpu, e_cpu, p_cpu), (h_gpu, e_gpu, p_gpu) = results["cpu"], results["cuda"]
+    for key in ("train_loss", "train_acc", "test_loss", "test_acc"):
+        assert h_gpu[key] == h_cpu[key], key
+    assert e_gpu["test_accuracy"] == e_cpu["test_accuracy"] == h_cpu["test_acc"][-1]
+    assert p_gpu == p_cpu

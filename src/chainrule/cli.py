@@ -418,7 +418,10 @@ def _print_header(trainer: Any, resumed_from: str | None) -> None:
     total, per = trainer.total_iterations, trainer.iters_per_epoch
     schedule = trainer.schedule.config() if trainer.schedule is not None else {"name": "none"}
     schedule_text = ", ".join(f"{k} {v}" for k, v in schedule.items() if k != "name")
-    print(f"model      {describe_model(cfg)}")
+    from chainrule.training import model_device
+
+    device = model_device(trainer.model)
+    print(f"model      {describe_model(cfg)}" + ("" if device == "cpu" else f" on {device}"))
     print(
         f"data       {trainer.dataset}: {trainer.train_size} train, {len(trainer.x_test)} test "
         f"samples"
@@ -817,6 +820,7 @@ def _add_train_parser(sub: Any) -> None:
         metavar="N",
         help="BLAS threads (default 1: faster for these small matrices; needs threadpoolctl)",
     )
+    _add_device_flag(data)
     train.set_defaults(func=cmd_train)
 
 
@@ -832,6 +836,7 @@ def _add_evaluate_parser(sub: Any) -> None:
     evaluate.add_argument(
         "--dataset", choices=_DATASETS, help="test set to use (default: the checkpoint's)"
     )
+    _add_device_flag(evaluate)
     evaluate.set_defaults(func=cmd_evaluate)
 
 
@@ -849,6 +854,7 @@ def _add_predict_parser(sub: Any) -> None:
     predict.add_argument("image", metavar="IMAGE")
     predict.add_argument("--invert", action="store_true", help="use 1 - pixel (dark on light)")
     predict.add_argument("--json", action="store_true", help="print one JSON object")
+    _add_device_flag(predict)
     predict.set_defaults(func=cmd_predict)
 
 
@@ -885,6 +891,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        _use_device(getattr(args, "device", None))
         return int(args.func(args))
     except UserError as e:
         print(f"chainrule {args.command}: error: {e}", file=sys.stderr)
@@ -892,6 +899,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"chainrule {args.command}: interrupted", file=sys.stderr)
         return 130
+
+
+def _use_device(device: str | None) -> None:
+    """``--device``: build models there (CuPy is imported only for ``cuda``)."""
+    from chainrule.backend import DeviceError, use_device
+
+    try:
+        use_device(device or "cpu")
+    except DeviceError as exc:
+        raise UserError(str(exc)) from None
+
+
+def _add_device_flag(parser: Any) -> None:
+    parser.add_argument(
+        "--device",
+        choices=("cpu", "cuda"),
+        help="where the model runs: cpu (NumPy, default) or cuda (an NVIDIA GPU through CuPy)",
+    )
 
 
 def entry_point() -> None:

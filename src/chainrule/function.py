@@ -36,6 +36,7 @@ from __future__ import annotations
 import weakref
 from typing import Any
 
+from chainrule.backend import device_of
 from chainrule.config import Config
 from chainrule.tensor import Tensor
 
@@ -73,7 +74,11 @@ class Function:
 
     def __call__(self, *inputs: Any) -> Tensor:
         xs = [x.data if isinstance(x, Tensor) else x for x in inputs]
-        raw = self.forward(*xs)
+        try:
+            raw = self.forward(*xs)
+        except TypeError:
+            _check_same_device(self, xs)  # CuPy's own error for this does not name the op
+            raise
         # A result needs a gradient only when it is linked to an input that does (below):
         # under no_grad(), or from constants, it is a plain leaf.
         y = Tensor(raw, requires_grad=False)
@@ -129,6 +134,23 @@ class Function:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__}>"
+
+
+def _check_same_device(f: Function, xs: list[Any]) -> None:
+    """Raise a clear error if ``xs`` hold arrays from both the CPU and the GPU."""
+    places = [(i, device_of(x)) for i, x in enumerate(xs) if hasattr(x, "shape") and x.ndim > 0]
+    if len({device for _, device in places}) > 1:
+        where = ", ".join(f"input {i} on {device}" for i, device in places)
+        label = f.__dict__.get("name")
+        label = label if isinstance(label, str) else type(f).__name__
+        raise DeviceMismatchError(
+            f"{label}: inputs are on different devices ({where}); move them to one with "
+            "chainrule.to_device, and models with model.to(...) or backend.move_arrays"
+        )
+
+
+class DeviceMismatchError(TypeError):
+    """An op got arrays from the CPU and the GPU at once."""
 
 
 class BackwardBeforeForwardError(RuntimeError, AttributeError):

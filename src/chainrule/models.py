@@ -44,6 +44,8 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.backend import current_device, move_arrays
+
 __all__ = [
     "MODELS",
     "ModelSpec",
@@ -227,21 +229,31 @@ def init_rng(seed: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(1,)))
 
 
-def build_model(config: Mapping[str, Any], *, rng: np.random.Generator | int | None = None) -> Any:
+def build_model(
+    config: Mapping[str, Any],
+    *,
+    rng: np.random.Generator | int | None = None,
+    device: str | None = None,
+) -> Any:
     """Build the model described by ``config`` (see the module docstring for the keys).
 
     ``rng``: a generator or an integer seed (passed to :func:`init_rng`) for the initial
     weights (and, for models with dropout, the masks); ``None`` draws fresh entropy.
+    ``device``: ``"cpu"`` or ``"cuda"``; default :func:`chainrule.current_device`. The weights
+    are drawn on the host, so a seed gives the same network on either device.
 
     Raises:
         ValueError: an invalid config (the message names the key).
+        chainrule.backend.DeviceError: ``"cuda"`` without CuPy or a GPU.
     """
     cfg = _config_of(config)
     if rng is None:
         rng = np.random.default_rng()
     elif not isinstance(rng, np.random.Generator):
         rng = init_rng(int(rng))
-    return MODELS[cfg["model"]].build(cfg, rng)
+    model = MODELS[cfg["model"]].build(cfg, rng)
+    device = current_device() if device is None else device
+    return model if device == "cpu" else move_arrays(model, device)
 
 
 def describe_model(config: Mapping[str, Any]) -> str:

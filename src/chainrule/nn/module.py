@@ -101,6 +101,15 @@ class Module:
         with using_config("train", False):
             return self.forward(*args, **kwargs)
 
+    def to(self, device: str) -> Module:
+        """Move every parameter and buffer to ``device`` (``"cpu"`` or ``"cuda"``), in place.
+
+        Arrays shared between modules stay shared. Returns the module.
+        """
+        from chainrule.backend import move_arrays
+
+        return move_arrays(self, device)
+
     def train(self, mode: bool = True) -> Module:
         """Set training mode (``mode=False``: evaluation) here and in every submodule."""
         for _, module in self.named_modules():
