@@ -31,6 +31,7 @@ MLP_NETS = ("small", "big")
 #: run, selected with ``--nets conv`` (or ``--nets small,big,conv``).
 NET_NAMES = (*MLP_NETS, "conv")
 ROW_NAMES = ("chainrule-layers", "chainrule-autograd", "numpy-f64", "numpy-f32", "pytorch")
+GPU_ROW_NAMES = ("chainrule-layers-cuda", "chainrule-autograd-cuda", "pytorch-cuda")
 
 # What --quick changes (a smoke run for tests: seconds, not minutes).
 QUICK = {"repeats": 2, "warmup": 1, "steps": {"small": 3, "big": 1, "conv": 1}, "pool": 1024,
@@ -110,9 +111,15 @@ def build_parser() -> argparse.ArgumentParser:
         "backward; not in the default small,big)",
     )  # fmt: skip
     parser.add_argument(
-        "--rows", type=_csv("rows", ROW_NAMES), default=list(ROW_NAMES), metavar="ROW[,ROW...]",
-        help=f"which implementations to time (default all: {', '.join(ROW_NAMES)}); the "
-        "conv rows are chainrule, im2col-ref and pytorch (dropped when pytorch is left out)",
+        "--rows", type=_csv("rows", ROW_NAMES + GPU_ROW_NAMES), default=list(ROW_NAMES),
+        metavar="ROW[,ROW...]",
+        help=f"which implementations to time (default all CPU rows: {', '.join(ROW_NAMES)}); "
+        "the conv rows are chainrule, im2col-ref and pytorch (dropped when pytorch is left out)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--gpu", action="store_true",
+        help=f"add the GPU rows ({', '.join(GPU_ROW_NAMES)}) for the small and big nets; a row "
+        "whose GPU library is missing is left out with a note",
     )  # fmt: skip
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write all results here")
     parser.add_argument("--quick", action="store_true", help="a tiny run (for tests)")
@@ -148,7 +155,7 @@ def settings(args: argparse.Namespace) -> dict[str, Any]:
         "warmup": base["warmup"] if args.warmup is None else args.warmup,
         "steps": {net: steps[net] for net in args.nets},
         "nets": list(args.nets),
-        "rows": list(args.rows),
+        "rows": list(args.rows) + [r for r in GPU_ROW_NAMES if args.gpu and r not in args.rows],
         "threads": list(args.threads),
         "gap": base["gap"] if args.gap is None else args.gap,
         "quick": args.quick,
@@ -181,6 +188,8 @@ def _child(args: argparse.Namespace, threads: int, extra: list[str]) -> dict[str
         command = [sys.executable, "-m", "benchmarks", "--threads-one", str(threads)]
         command += ["--_out", str(out), "--nets", ",".join(args.nets)]
         command += ["--rows", ",".join(args.rows)]
+        if args.gpu:
+            command.append("--gpu")
         for flag in ("repeats", "warmup", "steps", "gap"):
             if getattr(args, flag) is not None:
                 command += [f"--{flag}", str(getattr(args, flag))]
@@ -218,6 +227,7 @@ def worker_main(args: argparse.Namespace) -> None:
         import torch
 
         torch.set_num_threads(threads)
+    gpu_missing = _gpu_rows_missing(cfg["rows"], notes)
     x, t = tt.make_data(cfg["pool"])
     rows = []
     for net in cfg["nets"]:
@@ -235,6 +245,8 @@ def worker_main(args: argparse.Namespace) -> None:
         for name in cfg["rows"]:
             if name == "pytorch" and not has_torch:
                 continue
+            if name in gpu_missing:
+                continue
             rows.append(tt.build_row(spec, name, x, t, threads))
             notes += [f"{net} {name}: {note}" for note in rows[-1].notes]
     # The matmul peak: best of a few gemms now, then one more of each per timed round (the
@@ -244,6 +256,10 @@ def worker_main(args: argparse.Namespace) -> None:
     gemms["float64"] = lambda tries: tt.peak_gflops("float64", size, tries)
     if has_torch:
         gemms["torch float32"] = lambda tries: tt.torch_peak_gflops(size, tries)
+    if any(r.name.endswith("-cuda") and not r.name.startswith("pytorch") for r in rows):
+        gemms["cuda float32"] = lambda tries: tt.cupy_peak_gflops(4096, tries)
+    if any(r.name == "pytorch-cuda" for r in rows):
+        gemms["torch cuda float32"] = lambda tries: tt.torch_peak_gflops(4096, tries, "cuda")
     _log(f"{threads} thread(s): measuring the matmul peak")
     peaks = {name: gemm(cfg["peak_tries"]) for name, gemm in gemms.items()}
 
@@ -299,6 +315,25 @@ def _row_record(row: Any, cfg: dict[str, Any]) -> dict[str, Any]:
         spec = tt.NETS[row.net]
         record.update(batch=spec.batch, flops_per_step=spec.flops_per_step)
     return record
+
+
+def _gpu_rows_missing(rows: list[str], notes: list[str]) -> set[str]:
+    """The GPU rows asked for that cannot run here (a note says why)."""
+    from benchmarks import train_throughput as tt
+
+    missing: set[str] = set()
+    wanted = [r for r in rows if r.endswith("-cuda")]
+    if any(not r.startswith("pytorch") for r in wanted):
+        ok, why = tt.cupy_gpu()
+        if not ok:
+            missing |= {r for r in wanted if not r.startswith("pytorch")}
+            notes.append(f"no chainrule GPU rows: {why}")
+    if "pytorch-cuda" in wanted:
+        ok, why = tt.torch_cuda()
+        if not ok:
+            missing.add("pytorch-cuda")
+            notes.append(f"no pytorch-cuda row: {why}")
+    return missing
 
 
 def _finite(value: float) -> bool:
@@ -409,6 +444,9 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_memory:
             for row in result["rows"]:
                 where = f"{row['net']}:{row['row']}"
+                if row["row"].endswith("-cuda"):
+                    row["memory"] = {"skipped": "a GPU row: host RSS does not see GPU memory"}
+                    continue
                 _log(f"{threads} thread(s): peak memory of {where} (fresh process)")
                 row["memory"] = _child(args, threads, ["--_memory", where])
         report.summarise(result)

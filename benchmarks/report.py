@@ -28,6 +28,20 @@ def _partner(rows: list[dict[str, Any]], row: dict[str, Any], impl: str) -> dict
     )
 
 
+def _peak_name(row: dict[str, Any]) -> str:
+    impl = impl_of(row)
+    if impl == "pytorch-cuda":
+        return "torch cuda float32"
+    if impl.endswith("-cuda"):
+        return "cuda float32"
+    return "torch float32" if impl == "pytorch" else row["dtype"]
+
+
+def _pytorch_of(row: dict[str, Any]) -> str:
+    """The PyTorch row a row is compared with: on the GPU for GPU rows, else on the CPU."""
+    return "pytorch-cuda" if impl_of(row).endswith("-cuda") else "pytorch"
+
+
 def _paired_ratio(mine: list[float], theirs: list[float]) -> float | None:
     """Median over rounds of ``theirs / mine`` (times), i.e. how many times faster ``mine`` is."""
     pairs = [b / a for a, b in zip(mine, theirs) if a > 0 and b > 0]
@@ -54,8 +68,9 @@ def summarise(result: dict[str, Any]) -> None:
         row["samples_per_s_max"] = max(rates)
         row["epoch_seconds"] = EPOCH_SAMPLES / row["samples_per_s_median"]
         row["gflops"] = statistics.median(gflops)
-        # each row against the gemm of the BLAS it runs on: PyTorch ships its own
-        peak = peaks.get("torch float32" if impl_of(row) == "pytorch" else row["dtype"])
+        # each row against the gemm of the BLAS it runs on: PyTorch ships its own, and a GPU
+        # row is measured against a matmul on that GPU (CuPy's, or torch's for pytorch-cuda)
+        peak = peaks.get(_peak_name(row))
         row["percent_of_peak"] = 100.0 * row["gflops"] / peak if peak else None
         row["spread"] = max(rates) / min(rates)
         # CPU time is what the process itself used: time lost to other processes on a busy
@@ -63,7 +78,7 @@ def summarise(result: dict[str, Any]) -> None:
         cpu = [samples / s for s in row.get("cpu_seconds", []) if s > 0]
         row["samples_per_cpu_s_median"] = statistics.median(cpu) if cpu else None
     for row in result["rows"]:
-        ref = _partner(result["rows"], row, "pytorch")
+        ref = _partner(result["rows"], row, _pytorch_of(row))
         if ref is None:
             row["ratio_vs_pytorch"] = None
         else:
@@ -123,6 +138,8 @@ def _memory(row: dict[str, Any]) -> str:
         return "–"
     if "error" in mem:
         return "failed"
+    if "skipped" in mem:
+        return "–"
     text = f"{mem['peak_rss_mb']:.0f} (+{mem['delta_rss_mb']:.1f})"
     if "budget_ratio" in mem:
         text += f" {mem['budget_ratio']:.2f}×"

@@ -33,6 +33,8 @@ import numpy as np
 
 #: The rows, in table order. ``pytorch`` exists only where ``import torch`` works.
 ROW_NAMES = ("chainrule-layers", "chainrule-autograd", "numpy-f64", "numpy-f32", "pytorch")
+#: GPU rows (``--gpu``): chainrule on CuPy arrays, PyTorch on CUDA; only where a GPU is seen.
+GPU_ROW_NAMES = ("chainrule-layers-cuda", "chainrule-autograd-cuda", "pytorch-cuda")
 
 ROW_DESCRIPTIONS = {
     "chainrule-layers": "chainrule.layers (book API: net.gradient + SGD.update), float32",
@@ -40,6 +42,9 @@ ROW_DESCRIPTIONS = {
     "numpy-f64": "plain NumPy loop in the book's style, float64 (the book's default dtype)",
     "numpy-f32": "plain NumPy loop in the book's style, float32",
     "pytorch": "torch.nn + torch.optim.SGD on the CPU, float32",
+    "chainrule-layers-cuda": "chainrule-layers on CuPy arrays (the GPU), float32",
+    "chainrule-autograd-cuda": "chainrule-autograd on CuPy arrays (the GPU), float32",
+    "pytorch-cuda": "pytorch on CUDA (the GPU), float32",
 }
 
 
@@ -379,6 +384,49 @@ class Row:
         return self.loss_to_float(loss)
 
 
+def cupy_gpu() -> tuple[bool, str]:
+    """Whether the real CuPy imports and sees a GPU, and its version or the reason not."""
+    try:
+        import cupy
+
+        count = cupy.cuda.runtime.getDeviceCount()
+    except Exception as exc:  # not installed, or no driver
+        return False, f"{type(exc).__name__}: {exc}"
+    if count < 1 or getattr(cupy, "is_fake", False):
+        return False, "CuPy sees no GPU"
+    return True, cupy.__version__
+
+
+def torch_cuda() -> tuple[bool, str]:
+    """Whether PyTorch is installed with CUDA and sees a GPU."""
+    ok, why = torch_available()
+    if not ok:
+        return False, why
+    import torch
+
+    if not torch.cuda.is_available():
+        return False, f"torch {torch.__version__} sees no CUDA device"
+    return True, f"torch {torch.__version__}, {torch.cuda.get_device_name(0)}"
+
+
+def cupy_peak_gflops(size: int = 4096, tries: int = 5) -> float:
+    """Best GFLOP/s of a float32 CuPy matmul (cuBLAS) on the GPU."""
+    import cupy
+
+    a = cupy.random.default_rng(0).random((size, size), dtype=cupy.float32)
+    b = cupy.random.default_rng(1).random((size, size), dtype=cupy.float32)
+    out = cupy.empty((size, size), dtype=cupy.float32)
+    cupy.matmul(a, b, out=out)
+    cupy.cuda.Device().synchronize()
+    best = float("inf")
+    for _ in range(tries):
+        start = time.perf_counter()
+        cupy.matmul(a, b, out=out)
+        cupy.cuda.Device().synchronize()
+        best = min(best, time.perf_counter() - start)
+    return 2.0 * size**3 / best / 1e9
+
+
 def torch_available() -> tuple[bool, str]:
     """Whether ``import torch`` works, and its version or the reason it does not."""
     try:
@@ -391,12 +439,30 @@ def torch_available() -> tuple[bool, str]:
 def build_row(
     spec: NetSpec, name: str, x: np.ndarray, t: np.ndarray, threads: int, seed: int = 1
 ) -> Row:
-    """Set up row ``name`` for net ``spec`` on data ``(x, t)`` (float32 pool, int labels)."""
+    """Set up row ``name`` for net ``spec`` on data ``(x, t)`` (float32 pool, int labels).
+
+    A ``-cuda`` row is the CPU row of that name with its model, optimizer and data on the GPU.
+    Its steps only queue kernels; :meth:`Row.run` ends with ``float(loss)``, which waits for
+    them, so a timed run covers all the work.
+    """
     weights = initial_weights(spec.sizes, spec.init, seed)
-    if name == "chainrule-layers":
+    base, on_gpu = name.removesuffix("-cuda"), name.endswith("-cuda")
+    if base == "pytorch":
+        row = _torch_row(spec, weights, x, t, threads, "cuda" if on_gpu else "cpu")
+        row.name = name
+        return row
+    if base in ("chainrule-layers", "chainrule-autograd"):
+        from chainrule.backend import move_arrays, to_device
         from chainrule.optim import SGD
 
+        device = "cuda" if on_gpu else "cpu"
+        xs, ts = to_device(x.astype(np.float32, copy=False), device), to_device(t, device)
+        data = batches(xs, ts, spec.batch)
+        notes = ["on the GPU through CuPy"] if on_gpu else []
+
+    if base == "chainrule-layers":
         net, how = build_layers_net(spec.sizes, weights, np.float32)
+        move_arrays(net, device)
         opt = SGD(spec.lr)
 
         def step(xb: Any, tb: Any) -> Any:
@@ -404,13 +470,11 @@ def build_row(
             opt.update(net.params, grads)
             return net.last_layer.loss
 
-        data = batches(x.astype(np.float32, copy=False), t, spec.batch)
-        return Row(spec.name, name, "float32", step, data, notes=[f"net: {how}"])
+        return Row(spec.name, name, "float32", step, data, notes=[f"net: {how}", *notes])
 
-    if name == "chainrule-autograd":
-        from chainrule.optim import SGD
-
+    if base == "chainrule-autograd":
         model = AutogradMLP(weights, np.float32)
+        move_arrays(model.params, device)  # the Parameters the model's modules hold
         opt = SGD(spec.lr, params=model.params)
 
         def step(xb: Any, tb: Any) -> Any:
@@ -420,8 +484,9 @@ def build_row(
             opt.step()
             return loss.data
 
-        data = batches(x.astype(np.float32, copy=False), t, spec.batch)
-        return Row(spec.name, name, "float32", step, data, notes=[f"model: {model.variant}"])
+        return Row(
+            spec.name, name, "float32", step, data, notes=[f"model: {model.variant}", *notes]
+        )
 
     if name in ("numpy-f64", "numpy-f32"):
         dtype = np.float64 if name == "numpy-f64" else np.float32
@@ -436,8 +501,6 @@ def build_row(
         data = batches(x.astype(dtype, copy=False), t, spec.batch)
         return Row(spec.name, name, np.dtype(dtype).name, step, data)
 
-    if name == "pytorch":
-        return _torch_row(spec, weights, x, t, threads)
     raise ValueError(f"unknown row {name!r}; rows are {', '.join(ROW_NAMES)}")
 
 
@@ -447,6 +510,7 @@ def _torch_row(
     x: np.ndarray,
     t: np.ndarray,
     threads: int,
+    device: str = "cpu",
 ) -> Row:
     import torch
 
@@ -461,7 +525,7 @@ def _torch_row(
         layers.append(linear)
         if i < len(weights) - 1:
             layers.append(torch.nn.ReLU())
-    model = torch.nn.Sequential(*layers)
+    model = torch.nn.Sequential(*layers).to(device)
     opt = torch.optim.SGD(model.parameters(), lr=spec.lr)
     cross_entropy = torch.nn.functional.cross_entropy
 
@@ -472,8 +536,8 @@ def _torch_row(
         opt.step()
         return loss
 
-    xs = torch.from_numpy(x.astype(np.float32, copy=False))
-    ts = torch.from_numpy(t.astype(np.int64))
+    xs = torch.from_numpy(x.astype(np.float32, copy=False)).to(device)
+    ts = torch.from_numpy(t.astype(np.int64)).to(device)
     data = batches(xs, ts, spec.batch)  # type: ignore[arg-type]  (tensors slice like arrays)
     n = torch.get_num_threads()
     notes = [f"torch {torch.__version__}, {n} thread{'' if n == 1 else 's'}"]
@@ -544,18 +608,21 @@ def peak_gflops(dtype: Any, size: int = 2048, tries: int = 5) -> float:
     return 2.0 * size**3 / best / 1e9
 
 
-def torch_peak_gflops(size: int = 2048, tries: int = 5) -> float:
-    """Best GFLOP/s of a float32 ``torch.mm`` (its own BLAS, e.g. MKL or OpenBLAS)."""
+def torch_peak_gflops(size: int = 2048, tries: int = 5, device: str = "cpu") -> float:
+    """Best GFLOP/s of a float32 ``torch.mm`` (its own BLAS, e.g. MKL or OpenBLAS; or cuBLAS)."""
     import torch
 
     gen = torch.Generator().manual_seed(0)
-    a = torch.rand(size, size, generator=gen)
-    b = torch.rand(size, size, generator=gen)
-    out = torch.empty(size, size)
+    a = torch.rand(size, size, generator=gen).to(device)
+    b = torch.rand(size, size, generator=gen).to(device)
+    out = torch.empty(size, size, device=device)
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
     torch.mm(a, b, out=out)
+    sync()
     best = float("inf")
     for _ in range(tries):
         start = time.perf_counter()
         torch.mm(a, b, out=out)
+        sync()
         best = min(best, time.perf_counter() - start)
     return 2.0 * size**3 / best / 1e9

@@ -208,8 +208,63 @@ def test_ratio_vs_pytorch_is_paired_per_round() -> None:
     assert "| small | numpy-f32 |" in report.markdown_table(result)
 
 
+def test_gpu_rows_are_compared_with_pytorch_on_the_gpu() -> None:
+    def row(name: str, seconds: list[float]) -> dict:
+        return {"net": "big", "row": name, "dtype": "float32", "batch": 10, "steps": 1,
+                "flops_per_step": 1e9, "seconds": seconds}  # fmt: skip
+
+    peaks = {"float32": 2.0, "torch float32": 4.0, "cuda float32": 100.0,
+             "torch cuda float32": 50.0}  # fmt: skip
+    result = {"threads": 1, "peak_gflops": peaks, "rows": [
+        row("chainrule-layers", [1.0, 1.0]), row("pytorch", [2.0, 2.0]),
+        row("chainrule-layers-cuda", [0.1, 0.1]), row("pytorch-cuda", [0.3, 0.3])]}  # fmt: skip
+    report.summarise(result)
+    cpu, _, gpu, torch_gpu = result["rows"]
+    assert cpu["ratio_vs_pytorch"] == pytest.approx(2.0)
+    assert gpu["ratio_vs_pytorch"] == pytest.approx(3.0)  # against pytorch-cuda, not pytorch
+    assert gpu["percent_of_peak"] == pytest.approx(10.0)  # 10 GFLOP/s of CuPy's 100
+    assert torch_gpu["percent_of_peak"] == pytest.approx(100 / 15)  # 3.33 of torch's 50
+
+
+def test_gpu_rows_run_the_same_steps_on_the_device() -> None:
+    # Through the CuPy stand-in (tests/fake_cupy.py): same arithmetic as the CPU row, on
+    # arrays that refuse to mix with NumPy's, so one step must give the CPU row's loss exactly.
+    sys.path.insert(0, str(Path(__file__).parent))
+    import fake_cupy
+
+    real = sys.modules.get("cupy")
+    fake_cupy.install()
+    try:
+        x, t = tt.make_data(64)
+        spec = tt.NetSpec("tiny", (784, 16, 10), batch=32, lr=0.1, init="he", default_steps=1)
+        for name in ("chainrule-layers", "chainrule-autograd"):
+            cpu, gpu = (
+                tt.build_row(spec, name, x, t, 1),
+                tt.build_row(spec, name + "-cuda", x, t, 1),
+            )
+            assert type(gpu.batches[0][0]).__module__ == "cupy"
+            assert gpu.name == name + "-cuda"
+            assert [gpu.run(1) for _ in range(2)] == [cpu.run(1) for _ in range(2)]
+    finally:
+        if real is not None:
+            sys.modules["cupy"] = real
+        else:
+            fake_cupy.uninstall()
+
+
+def test_gpu_flag_without_a_gpu_says_why_the_rows_are_missing() -> None:
+    notes: list[str] = []
+    missing = cli._gpu_rows_missing(["numpy-f32", *cli.GPU_ROW_NAMES], notes)
+    ok_cupy, _ = tt.cupy_gpu()
+    ok_torch, _ = tt.torch_cuda()
+    assert ("chainrule-layers-cuda" in missing) == (not ok_cupy)
+    assert ("pytorch-cuda" in missing) == (not ok_torch)
+    assert len(notes) == len({r for r in missing if r.startswith("pytorch")}) + (not ok_cupy)
+
+
 def test_cli_row_names_match_the_module() -> None:
     assert cli.ROW_NAMES == tt.ROW_NAMES
+    assert cli.GPU_ROW_NAMES == tt.GPU_ROW_NAMES
     assert set(cli.MLP_NETS) == set(tt.NETS)
     assert set(cli.NET_NAMES) == set(tt.NETS) | {ct.SIMPLE_CONV.name}
     assert cli.build_parser().parse_args([]).nets == list(cli.MLP_NETS)  # conv is opt-in
