@@ -1,5 +1,6 @@
 """Every ```python block in README.md and docs/ runs (each file's blocks in order, sharing one
-namespace, as a reader would type them)."""
+namespace, as a reader would type them). Blocks fenced as ```py are shown but not run: they need
+hardware the test machine may lack (a GPU)."""
 
 from __future__ import annotations
 
