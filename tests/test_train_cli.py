@@ -355,9 +355,11 @@ def test_train_evaluate_predict_on_the_device_give_the_cpu_numbers(capsys, tiny,
         for device in ("cpu", "cuda"):
             fake_cupy.install()
             ckpt, hist = tmp_path / f"{device}.ckpt", tmp_path / f"{device}.json"
+            diag = tmp_path / f"{device}-diagnostics"
             code, out, err = train(
                 capsys, tiny, "--iterations", "12", "--model", "mlp", "--hidden", "16",
                 "--batchnorm", "--device", device, "--save", str(ckpt), "--history", str(hist),
+                "--diagnostics", str(diag), "--diagnostics-every", "3",
             )  # fmt: skip
             assert code == 0, err
             assert ("on cuda" in out.splitlines()[0]) == (device == "cuda")
@@ -368,7 +370,10 @@ def test_train_evaluate_predict_on_the_device_give_the_cpu_numbers(capsys, tiny,
             code, out, err = run(capsys, "predict", str(ckpt), str(png), "--json",
                                  "--device", device)  # fmt: skip
             assert code == 0, err
+            diagnostics = json.loads((diag / "diagnostics.json").read_text())
+            assert diagnostics["history"]["iteration"] == [3, 6, 9, 12]
             results[device] = (json.loads(hist.read_text()), evaluation, json.loads(out))
+            results[device + " diagnostics"] = diagnostics
     finally:
         backend.use_device("cpu")
         if real is not None:
@@ -380,3 +385,4 @@ def test_train_evaluate_predict_on_the_device_give_the_cpu_numbers(capsys, tiny,
         assert h_gpu[key] == h_cpu[key], key
     assert e_gpu["test_accuracy"] == e_cpu["test_accuracy"] == h_cpu["test_acc"][-1]
     assert p_gpu == p_cpu
+    assert results["cuda diagnostics"] == results["cpu diagnostics"]

@@ -62,6 +62,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.backend import to_numpy
 from chainrule.serialization import atomic_write
 
 __all__ = ["FORMAT_NAME", "PLOT_FILES", "Diagnostics", "activation_layers"]
@@ -112,7 +113,7 @@ def _number(value: Any) -> float | None:
 def _norm(a: Any) -> float:
     # A diverging run has huge or non-finite values: their norm is recorded as None, and
     # NumPy's overflow warnings are silenced by the callers (np.errstate).
-    return float(np.linalg.norm(np.asarray(a)))
+    return float(np.linalg.norm(to_numpy(a)))  # on the host: a GPU array is copied over
 
 
 _QUIET = {"over": "ignore", "invalid": "ignore", "divide": "ignore"}
@@ -207,10 +208,10 @@ class Diagnostics:
             weight_norm = _norm(value)
             ratio = None
             if before is not None and key in before:
-                old = np.asarray(before[key])
+                old = to_numpy(before[key])
                 old_norm = _norm(old)
                 if old_norm > 0:
-                    ratio = _number(_norm(np.subtract(value, old)) / old_norm)
+                    ratio = _number(_norm(np.subtract(to_numpy(value), old)) / old_norm)
             self._append(f"grad_norm/{key}", None if grad is None else _number(_norm(grad)))
             self._append(f"weight_norm/{key}", _number(weight_norm))
             self._append(f"update_ratio/{key}", ratio)
@@ -218,7 +219,7 @@ class Diagnostics:
             keep = getattr(layer, "keep", None) if kind == "relu" else None
             if keep is None:
                 continue
-            keep = np.asarray(keep)
+            keep = to_numpy(keep)
             units = keep.reshape(len(keep), -1) if keep.ndim > 1 else keep.reshape(-1, 1)
             self._append(f"dead_fraction/{name}", float(1.0 - units.any(axis=0).mean()))
             self._append(f"active_fraction/{name}", float(units.mean()))
@@ -250,7 +251,7 @@ class Diagnostics:
 
             def forward_and_count(*args: Any, **kwargs: Any) -> Any:
                 out = forward(*args, **kwargs)
-                values = np.asarray(out, dtype=np.float64).reshape(-1)
+                values = to_numpy(out).astype(np.float64).reshape(-1)
                 totals[name] += values.size
                 if kind == "relu":
                     zeros[name] += int(np.count_nonzero(values == 0))
@@ -331,10 +332,10 @@ class Diagnostics:
             self.histogram(model, self._probe, iteration=iteration, epoch=trainer.epoch)
         if self.due(iteration + 1, total):
             if self._before is None or self._before.keys() != model.params.keys():
-                self._before = {k: np.array(v, copy=True) for k, v in model.params.items()}
+                self._before = {k: to_numpy(v).copy() for k, v in model.params.items()}
             else:
                 for key, value in model.params.items():
-                    np.copyto(self._before[key], value)
+                    np.copyto(self._before[key], to_numpy(value))
             self._before_iteration = iteration
         self.seconds += time.perf_counter() - start
 
