@@ -300,3 +300,50 @@ def test_real_gpu_autograd_and_trainer(tmp_path):
     np.testing.assert_allclose(hist_gpu["train_loss"], hist_cpu["train_loss"], rtol=1e-3)
     for key in params_cpu:
         np.testing.assert_allclose(params_gpu[key], params_cpu[key], rtol=1e-2, atol=1e-3)
+
+
+def test_a_nan_gradient_on_the_device_names_the_parameter(fake_gpu):
+    from chainrule.models import build_model, model_config
+    from chainrule.optim import SGD
+    from chainrule.training import Trainer, TrainingDiverged
+
+    net = build_model(model_config(input_size=6, hidden=[4], output_size=3), rng=0)
+    backend.move_arrays(net, "cuda")
+    gradient = net.gradient
+
+    def poisoned(x, t):  # the gradient of b2 turns NaN at the third step
+        grads = dict(gradient(x, t))
+        poisoned.calls += 1
+        if poisoned.calls == 3:
+            grads["b2"] = grads["b2"] * np.nan
+        return grads
+
+    poisoned.calls = 0
+    net.gradient = poisoned
+    rng = np.random.default_rng(0)
+    x, t = rng.random((40, 6)).astype(np.float32), rng.integers(0, 3, 40)
+    trainer = Trainer(net, SGD(lr=0.1), x, t, x, t, batch_size=10, epochs=2, progress="none")
+    with pytest.raises(TrainingDiverged) as e:
+        trainer.fit()
+    assert (e.value.iteration, e.value.culprit) == (3, "b2")
+    assert "3 NaN" in str(e.value)
+
+
+def test_device_labels_and_state_dicts_come_back_to_the_host(fake_gpu):
+    from chainrule.nn import MLP
+    from chainrule.training import evaluate
+
+    model = MLP([4, 3, 2], batchnorm=True)
+    state = model.state_dict()  # on the host
+    model.to("cuda")
+    model.load_state_dict(state)  # host arrays into device ones
+    assert all(on_device(v) for v in model.state_dict().values())
+    from chainrule.models import build_model, model_config
+
+    net = build_model(model_config(input_size=4, hidden=[3], output_size=2), rng=0)
+    backend.move_arrays(net, "cuda")
+    x = np.random.default_rng(0).random((6, 4))
+    t = chainrule.to_device(np.array([0, 1, 0, 1, 1, 0]), "cuda")
+    loss, acc = evaluate(net, x, t)  # device labels are fine too
+    assert 0.0 <= acc <= 1.0 and np.isfinite(loss)
+    assert "fake_cupy" not in repr(chainrule.Tensor(chainrule.to_device(x, "cuda")))

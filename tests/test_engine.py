@@ -261,6 +261,27 @@ def test_a_leaf_gradient_never_shares_memory_with_the_seed_or_another_gradient()
     assert not np.shares_memory(p.grad, q.grad)
 
 
+def test_a_leaf_gradient_is_not_changed_by_an_op_that_writes_into_its_dout():
+    from chainrule.function import Function
+
+    class BookRelu(Function):
+        """The book's ReLU backward, which zeroes ``dout`` in place (chainrule's never does)."""
+
+        def forward(self, x):
+            self.mask = x <= 0
+            return np.maximum(x, 0)
+
+        def backward(self, dout):
+            dout[self.mask] = 0
+            return dout
+
+    a, b = Tensor(np.array([1.0, -1.0, 2.0])), Tensor(np.array([-3.0, 4.0, -5.0]))
+    y = BookRelu()(b)  # an intermediate ...
+    ((y + a) * 3.0).backward(np.ones(3))  # ... that add hands the same array as leaf `a`
+    assert_array_equal(a.grad, [3.0, 3.0, 3.0])
+    assert_array_equal(b.grad, [0.0, 3.0, 0.0])
+
+
 def test_backward_twice_accumulates_unless_cleared():
     x = Tensor(np.array([1.0, 2.0]))
     y = (x * x).sum()

@@ -236,6 +236,23 @@ def test_a_custom_rule_that_is_not_elementwise_sees_the_whole_parameter():
     np.testing.assert_allclose(params["W"], W0 - 0.5 * g / np.linalg.norm(g), rtol=1e-12)
 
 
+def test_a_subclass_with_its_own_rule_is_not_sliced_unless_it_says_so():
+    class ReplacingMomentum(Momentum):
+        """Replaces its velocity array instead of updating it in place: needs the whole one."""
+
+        def _update(self, p, g, s, w):
+            s["v"] = self.momentum * s["v"] - self.lr * g
+            p += s["v"]
+
+    assert not ReplacingMomentum.elementwise and Momentum.elementwise and AdamW.elementwise
+    W = {"W": np.zeros(CHUNK + 10)}
+    opt = ReplacingMomentum(lr=1.0, momentum=0.5)
+    for _ in range(2):
+        opt.update(W, {"W": np.ones(CHUNK + 10)})
+    assert_all = np.full(CHUNK + 10, -2.5)  # v1 = -1, v2 = -1.5: W = -2.5 everywhere
+    assert np.array_equal(W["W"], assert_all)
+
+
 @pytest.mark.parametrize("name", ["sgd", "adam"])
 def test_big_strided_and_transposed_operands_are_updated_correctly(name):
     rng = np.random.default_rng(8)

@@ -386,3 +386,38 @@ def test_train_evaluate_predict_on_the_device_give_the_cpu_numbers(capsys, tiny,
     assert e_gpu["test_accuracy"] == e_cpu["test_accuracy"] == h_cpu["test_acc"][-1]
     assert p_gpu == p_cpu
     assert results["cuda diagnostics"] == results["cpu diagnostics"]
+
+
+@pytest.mark.parametrize(
+    "model_args",
+    [("--model", "mlp", "--hidden", "16", "--dropout", "0.3"), ("--model", "simple-cnn")],
+    ids=["mlp-dropout", "simple-cnn"],
+)
+def test_resume_on_the_device_gives_the_cpu_run(capsys, tiny, tmp_path, model_args):
+    sys.path.insert(0, str(Path(__file__).parent))
+    import fake_cupy
+    from chainrule import backend
+
+    real = sys.modules.get("cupy")
+    histories = {}
+    try:
+        for device in ("cpu", "cuda"):
+            fake_cupy.install()
+            first, second = tmp_path / f"{device}-1.ckpt", tmp_path / f"{device}-2.ckpt"
+            hist = tmp_path / f"{device}.json"
+            code, _, err = train(capsys, tiny, "--iterations", "6", *model_args, "--optimizer",
+                                 "adam", "--device", device, "--save", str(first))  # fmt: skip
+            assert code == 0, err
+            code, _, err = train(capsys, tiny, "--resume", str(first), "--iterations", "12",
+                                 "--device", device, "--save", str(second), "--history",
+                                 str(hist), "--plot", str(tmp_path / f"{device}.png"))  # fmt: skip
+            assert code == 0, err
+            histories[device] = json.loads(hist.read_text())
+    finally:
+        backend.use_device("cpu")
+        if real is not None:
+            sys.modules["cupy"] = real
+        else:
+            fake_cupy.uninstall()
+    for key in ("train_loss", "test_loss", "test_acc"):
+        assert histories["cuda"][key] == histories["cpu"][key], key

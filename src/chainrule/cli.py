@@ -890,6 +890,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    from chainrule.backend import current_device, use_device
+
+    device_before = current_device()
     try:
         _use_device(getattr(args, "device", None))
         return int(args.func(args))
@@ -899,6 +902,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"chainrule {args.command}: interrupted", file=sys.stderr)
         return 130
+    finally:
+        use_device(device_before)  # main() called from Python leaves the process as it was
 
 
 def _use_device(device: str | None) -> None:

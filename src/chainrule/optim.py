@@ -131,10 +131,19 @@ class Optimizer:
 
     hyper_names: tuple[str, ...] = ("lr",)
     slot_names: tuple[str, ...] = ()
-    #: ``_update`` works element by element, so a parameter of more than :data:`CHUNK`
-    #: elements may go through it in flat slices. Every rule in this module sets it; a
-    #: subclass whose rule looks at a whole tensor at once (a norm, say) leaves it False.
+    #: ``_update`` works element by element and changes ``p`` and the state slots in place,
+    #: so a parameter of more than :data:`CHUNK` elements may go through it in flat slices.
+    #: Every rule in this module sets it. A subclass that writes its own ``_update`` gets
+    #: False unless it says True itself (see ``__init_subclass__``).
     elementwise: bool = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # A new rule inherits "elementwise" only if it keeps its parent's _update: a rule that
+        # takes a norm, or replaces a slot array instead of updating it, must see everything.
+        if "_update" in cls.__dict__ and "elementwise" not in cls.__dict__:
+            cls.elementwise = False
+
     lr = _Hyper(_check_positive)
 
     def __init__(
@@ -316,7 +325,8 @@ class Optimizer:
         ``CHUNK`` elements that its update walks through slice by slice. Shared by all
         parameters of that shape and dtype, so the scratch stays small however large the
         network is."""
-        small = param.size <= CHUNK or not self.elementwise
+        # On a GPU the whole array in one kernel per operation beats slices (no cache to fit).
+        small = param.size <= CHUNK or not self.elementwise or device_of(param) != "cpu"
         shape = param.shape if small else (CHUNK,)
         spec = (shape, param.dtype, device_of(param))
         buf = self._scratch.get(spec)
@@ -622,6 +632,8 @@ class AdamW(Adam):
     is not rescaled by Adam's :math:`1 / \\sqrt{\\hat v}`. As in PyTorch the decay is
     multiplied by the learning rate. ``weight_decay`` is :math:`\\lambda`.
     """
+
+    elementwise = True
 
     hyper_names = ("lr", "beta1", "beta2", "eps", "weight_decay")
     weight_decay = _Hyper(_check_non_negative)

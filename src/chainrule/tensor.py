@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from chainrule.backend import get_array_module
+from chainrule.backend import get_array_module, to_numpy
 from chainrule.config import using_config
 
 if TYPE_CHECKING:
@@ -101,7 +101,7 @@ class Tensor:
         return self.data.item()
 
     def __repr__(self) -> str:
-        body = np.array2string(np.asarray(self.data), prefix="Tensor(").replace("\n", "\n ")
+        body = np.array2string(to_numpy(self.data), prefix="Tensor(").replace("\n", "\n ")
         extra = "" if self.name is None else f", name={self.name!r}"
         if self.creator is not None:
             extra += f", creator={type(self.creator).__name__}"
@@ -165,11 +165,13 @@ class Tensor:
                 counter += 1
 
         push(self.creator)
-        # Arrays a leaf's .grad must not be, by id, kept alive so ids stay unique: the seed
-        # `dout` (the caller's array) and every array already stored as a leaf's .grad (or any
-        # retained .grad). An intermediate's gradient is left out unless retained: it is freed
-        # as soon as its node has run, and holding it here would keep every one alive to the end.
+        # Arrays a leaf's .grad must not be, by id (kept alive so ids stay unique): the seed
+        # `dout` (the caller's array), every array stored as a leaf's or a retained .grad, and,
+        # in `pending`, intermediates' gradients whose node has not run yet. Those leave
+        # `pending` once used, so each is freed then, not kept to the end of the walk.
         handed_out: dict[int, Any] = {id(dout): dout}
+        pending: dict[int, Any] = {}
+        track = not create_graph and not retain_grad
         # 2. Walk back: downstream = upstream x local derivative (inside each op's backward);
         #    `+=` where a value fans out to several consumers.
         with using_config("enable_backprop", create_graph):
@@ -187,8 +189,16 @@ class Tensor:
                         continue
                     accumulated.append(x.grad is not None)
                     if x.grad is not None:
+                        if track and x.creator is not None:
+                            pending.pop(id(x.grad), None)
                         x.grad = x.grad + dx
-                    elif x.creator is None and not create_graph and _shared(dx, handed_out):
+                        if track and x.creator is not None:
+                            pending[id(x.grad)] = x.grad
+                    elif (
+                        x.creator is None
+                        and not create_graph
+                        and (_shared(dx, handed_out) or id(dx) in pending)
+                    ):
                         # A leaf's .grad is the user's to keep and modify: never a read-only
                         # broadcast view, nor the same array as another gradient.
                         x.grad = dx.copy()
@@ -196,12 +206,15 @@ class Tensor:
                         x.grad = dx
                         if x.creator is None or retain_grad:
                             handed_out[id(dx)] = dx
+                        elif track:
+                            pending[id(dx)] = dx
                     if x.creator is not None:
                         push(x.creator)
                 if on_node is not None:
                     on_node(f, dy, dxs, tuple(accumulated))
                 if not retain_grad:
                     out.grad = None
+                    pending.pop(id(dy), None)
 
     def cleargrad(self) -> None:
         """Forget the accumulated gradient."""

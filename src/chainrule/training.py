@@ -236,7 +236,7 @@ def predict_scores(model: Any, x: np.ndarray) -> np.ndarray:
 
 def _labels(t: np.ndarray) -> np.ndarray:
     """Class indices from labels ``(N,)`` or one-hot rows ``(N, C)``."""
-    t = np.asarray(t)
+    t = to_numpy(t)  # labels may be on the GPU: the comparison with the scores is on the host
     return t.argmax(axis=1) if t.ndim == 2 else t
 
 
@@ -370,6 +370,14 @@ def save_history(history: Mapping[str, Any], path: str | os.PathLike[str]) -> Pa
 # --------------------------------------------------------------------------------------------
 # the trainer
 # --------------------------------------------------------------------------------------------
+
+
+def _all_finite(arrays: list[Any]) -> bool:
+    xp = get_array_module(*arrays)
+    if xp is np:
+        return all(_finite(a) for a in arrays)
+    # On a GPU, reading a result back waits for the device: one wait for all the arrays.
+    return bool(xp.stack([xp.isfinite(a).all() for a in arrays]).all())
 
 
 def _finite(array: np.ndarray) -> bool:
@@ -689,9 +697,9 @@ class Trainer:
                     loss = self._mini_batch_loss(xb, tb)
                 if not math.isfinite(loss):
                     raise self._diverged("loss", f"loss = {loss}")
-                for key, grad in grads.items():
-                    if not _finite(grad):
-                        raise self._diverged(key, _describe_bad(grad))
+                if not _all_finite(list(grads.values())):
+                    key, grad = next((k, g) for k, g in grads.items() if not _finite(g))
+                    raise self._diverged(key, _describe_bad(grad))
                 optimizer.update(params, grads)
                 self.iteration += 1
                 self._position += 1

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.backend import device_of, to_device
 from chainrule.config import Config, using_config
 from chainrule.tensor import Tensor
 
@@ -202,7 +203,7 @@ class Module:
         if problems:
             raise ValueError(f"{me}.load_state_dict: " + "; ".join(problems))
         for name, value in values.items():
-            targets[name][...] = value
+            targets[name][...] = to_device(value, device_of(targets[name]))  # host state, GPU model
 
     # ------------------------------------------------------------------ printing
     def extra_repr(self) -> str:
