@@ -9,14 +9,16 @@ CuPy is the discipline that finds device bugs on a CPU-only machine:
   and so does an implicit conversion to NumPy (``np.asarray(device_array)``); only
   ``cupy.asnumpy``/``.get()`` bring data back, and ``cupy.asarray`` takes it there.
 
-``install()`` puts it in ``sys.modules["cupy"]``; ``uninstall()`` removes it. Tests marked to
-need a real GPU skip unless the real CuPy imports and sees a device.
+``with installed():`` puts it in ``sys.modules["cupy"]`` for a block (``install()`` and
+``uninstall()`` by hand). Tests that need a real GPU skip unless the real CuPy sees a device.
 """
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import types
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -292,3 +294,20 @@ def install() -> types.ModuleType:
 
 def uninstall() -> None:
     sys.modules.pop(NAME, None)
+
+
+@contextlib.contextmanager
+def installed() -> Iterator[types.ModuleType]:
+    """The stand-in as ``cupy`` inside the block; afterwards whatever was there before, and
+    chainrule back on the CPU."""
+    real = sys.modules.get(NAME)
+    try:
+        yield install()
+    finally:
+        from chainrule import backend
+
+        backend.use_device("cpu")
+        if real is not None:
+            sys.modules[NAME] = real
+        else:
+            uninstall()

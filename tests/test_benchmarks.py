@@ -229,12 +229,9 @@ def test_gpu_rows_are_compared_with_pytorch_on_the_gpu() -> None:
 def test_gpu_rows_run_the_same_steps_on_the_device() -> None:
     # Through the CuPy stand-in (tests/fake_cupy.py): same arithmetic as the CPU row, on
     # arrays that refuse to mix with NumPy's, so one step must give the CPU row's loss exactly.
-    sys.path.insert(0, str(Path(__file__).parent))
     import fake_cupy
 
-    real = sys.modules.get("cupy")
-    fake_cupy.install()
-    try:
+    with fake_cupy.installed():
         x, t = tt.make_data(64)
         spec = tt.NetSpec("tiny", (784, 16, 10), batch=32, lr=0.1, init="he", default_steps=1)
         for name in ("chainrule-layers", "chainrule-autograd"):
@@ -245,11 +242,6 @@ def test_gpu_rows_run_the_same_steps_on_the_device() -> None:
             assert type(gpu.batches[0][0]).__module__ == "cupy"
             assert gpu.name == name + "-cuda"
             assert [gpu.run(1) for _ in range(2)] == [cpu.run(1) for _ in range(2)]
-    finally:
-        if real is not None:
-            sys.modules["cupy"] = real
-        else:
-            fake_cupy.uninstall()
 
 
 def test_gpu_flag_without_a_gpu_says_why_the_rows_are_missing() -> None:

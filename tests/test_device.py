@@ -24,16 +24,8 @@ import fake_cupy
 
 @pytest.fixture
 def fake_gpu():
-    real = sys.modules.get("cupy")
-    module = fake_cupy.install()
-    try:
+    with fake_cupy.installed() as module:
         yield module
-    finally:
-        backend.use_device("cpu")
-        if real is not None:
-            sys.modules["cupy"] = real
-        else:
-            fake_cupy.uninstall()
 
 
 def on_device(a) -> bool:

@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 
 import chainrule.datasets.mnist as mnist_module
+import fake_cupy  # tests/fake_cupy.py: the CuPy stand-in for the --device tests
 from chainrule.cli import main
 from chainrule.datasets import write_idx
 from chainrule.datasets.mnist import MNIST, FileSpec
@@ -341,19 +342,13 @@ def test_device_cuda_without_cupy_is_a_one_line_error(capsys, tiny, monkeypatch)
 def test_train_evaluate_predict_on_the_device_give_the_cpu_numbers(capsys, tiny, tmp_path):
     # Through tests/fake_cupy.py, a stand-in as strict as CuPy that computes with NumPy, so
     # the device run must report exactly the CPU run's numbers.
-    sys.path.insert(0, str(Path(__file__).parent))
-    import fake_cupy
-    from chainrule import backend
-
-    real = sys.modules.get("cupy")
     png = tmp_path / "digit.png"
     from PIL import Image
 
     Image.fromarray(tiny.test_images[0]).save(png)
     results = {}
-    try:
+    with fake_cupy.installed():
         for device in ("cpu", "cuda"):
-            fake_cupy.install()
             ckpt, hist = tmp_path / f"{device}.ckpt", tmp_path / f"{device}.json"
             diag = tmp_path / f"{device}-diagnostics"
             code, out, err = train(
@@ -374,12 +369,6 @@ def test_train_evaluate_predict_on_the_device_give_the_cpu_numbers(capsys, tiny,
             assert diagnostics["history"]["iteration"] == [3, 6, 9, 12]
             results[device] = (json.loads(hist.read_text()), evaluation, json.loads(out))
             results[device + " diagnostics"] = diagnostics
-    finally:
-        backend.use_device("cpu")
-        if real is not None:
-            sys.modules["cupy"] = real
-        else:
-            fake_cupy.uninstall()
     (h_cpu, e_cpu, p_cpu), (h_gpu, e_gpu, p_gpu) = results["cpu"], results["cuda"]
     for key in ("train_loss", "train_acc", "test_loss", "test_acc"):
         assert h_gpu[key] == h_cpu[key], key
@@ -394,15 +383,9 @@ def test_train_evaluate_predict_on_the_device_give_the_cpu_numbers(capsys, tiny,
     ids=["mlp-dropout", "simple-cnn"],
 )
 def test_resume_on_the_device_gives_the_cpu_run(capsys, tiny, tmp_path, model_args):
-    sys.path.insert(0, str(Path(__file__).parent))
-    import fake_cupy
-    from chainrule import backend
-
-    real = sys.modules.get("cupy")
     histories = {}
-    try:
+    with fake_cupy.installed():
         for device in ("cpu", "cuda"):
-            fake_cupy.install()
             first, second = tmp_path / f"{device}-1.ckpt", tmp_path / f"{device}-2.ckpt"
             hist = tmp_path / f"{device}.json"
             code, _, err = train(capsys, tiny, "--iterations", "6", *model_args, "--optimizer",
@@ -413,11 +396,5 @@ def test_resume_on_the_device_gives_the_cpu_run(capsys, tiny, tmp_path, model_ar
                                  str(hist), "--plot", str(tmp_path / f"{device}.png"))  # fmt: skip
             assert code == 0, err
             histories[device] = json.loads(hist.read_text())
-    finally:
-        backend.use_device("cpu")
-        if real is not None:
-            sys.modules["cupy"] = real
-        else:
-            fake_cupy.uninstall()
     for key in ("train_loss", "test_loss", "test_acc"):
         assert histories["cuda"][key] == histories["cpu"][key], key
