@@ -6,9 +6,11 @@ on tiny ones where the arithmetic is negligible (``--net tiny``: the bookkeeping
 the bare NumPy arithmetic of SGD (``np.multiply(g, lr, out=w); p -= w`` per parameter, no
 checks): the difference is what the optimizer's bookkeeping costs per step.
 
-``--baseline FILE`` loads another version of ``chainrule/optim.py`` (e.g. the one before the
-checks were cached: ``git show 822a089:src/chainrule/optim.py > /tmp/optim_old.py``) and times
-it side by side, so a before/after comparison is measured under the same load. Rows are
+``--baseline PATH`` loads another version of ``chainrule.optim``: a copy of the package's folder
+(``git archive HEAD~1 src/chainrule/optim | tar -x -C /tmp/old``, then
+``--baseline /tmp/old/src/chainrule/optim``) or an older single-file ``optim.py`` (e.g. the one
+before the checks were cached: ``git show 822a089:src/chainrule/optim.py > /tmp/optim_old.py``),
+and times it side by side, so a before/after comparison is measured under the same load. Rows are
 interleaved: every round runs each row once, in a rotating order; the table shows the best and
 the median round, and the ratio of each row's time to the current code's (same rule; the NumPy
 row against SGD) paired round by round: above 1 is slower than the current code.
@@ -47,12 +49,31 @@ HYPER = {"sgd": {"lr": 0.1}, "momentum": {"lr": 0.1}, "adam": {"lr": 1e-3}}
 
 
 def load_optim(path: Path) -> ModuleType:
-    """Import a copy of ``optim.py`` from ``path`` as a module of its own."""
-    spec = importlib.util.spec_from_file_location("chainrule_optim_baseline", path)
+    """Import another version of ``chainrule.optim`` from ``path`` as a module of its own.
+
+    ``path`` is the package's folder (``src/chainrule/optim``, or a copy of an older one, e.g.
+    from ``git archive``) or an older single-file ``optim.py``. A missing ``.../optim.py``
+    next to an ``optim/`` package means the package (the module became one).
+    """
+    if path.suffix == ".py" and not path.exists() and path.with_suffix("").is_dir():
+        path = path.with_suffix("")
+    if path.name == "__init__.py":
+        path = path.parent
+    name = "chainrule_optim_baseline"
+    if path.is_dir():  # a package: its relative imports resolve inside the copy
+        spec = importlib.util.spec_from_file_location(
+            name, path / "__init__.py", submodule_search_locations=[str(path)]
+        )
+    else:
+        spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
         raise SystemExit(f"cannot import {path}")
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    sys.modules[name] = module  # so that the package's relative imports find it
+    try:
+        spec.loader.exec_module(module)
+    except FileNotFoundError as exc:
+        raise SystemExit(f"cannot import {path}: {exc}") from None
     return module
 
 
@@ -142,7 +163,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--rules", default="sgd,momentum,adam", help=f"comma-separated, from {', '.join(RULES)}"
     )
-    parser.add_argument("--baseline", type=Path, help="another optim.py to time side by side")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="another chainrule.optim (package folder or optim.py) to time side by side",
+    )
     parser.add_argument("--number", type=int, default=1000, help="updates per timed run")
     parser.add_argument("--repeats", type=int, default=15, help="rounds")
     args = parser.parse_args(argv)

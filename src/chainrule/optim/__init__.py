@@ -1,0 +1,88 @@
+"""Gradient-descent optimizers: the ones from chapter 6 of the book, plus AdamW.
+
+Every optimizer can be driven in two ways, and both change the parameter arrays
+**in place** (the book's layers keep references to the very same arrays, so an
+optimizer must never rebind them):
+
+1. The book's way, with two dicts of arrays that share their keys::
+
+       opt = Momentum(lr=0.01)
+       opt.update(network.params, grads)   # state is keyed by the dict key
+
+2. On parameter-like objects, anything with a ``.data`` array and a ``.grad``
+   that is an array or ``None``::
+
+       opt = Adam(lr=1e-3, params=model.parameters())
+       loss.backward()
+       opt.step()        # skips parameters whose .grad is None
+       opt.zero_grad()   # sets every .grad to None
+
+   State is keyed by the parameter's position in ``params``, or by name when
+   ``params`` is a dict of name -> parameter-like.
+
+Use one style per optimizer instance: both share the step counter ``t``.
+
+Performance notes: the state buffers (velocities, squared-gradient averages, ...)
+are allocated once, lazily at a parameter's first update, with its shape and
+dtype, and then updated with in-place ufuncs. A scratch array per (shape, dtype)
+holds the intermediate of each rule, so a step allocates nothing after the
+first. Hyperparameters are stored as Python floats, which NumPy treats as
+"weak" scalars: float32 parameters stay float32 and are computed in float32.
+Validation is full the first time a key is updated; after that each step only
+compares the parameter's and gradient's type, dtype and shape, and the key's
+state dict, with what was checked (see :meth:`Optimizer._apply`).
+
+Epsilon: every adaptive method here adds ``eps`` *outside* the square root, as
+the book does, and every default is the book's ``1e-7`` (PyTorch's defaults are
+``1e-10`` for AdaGrad and ``1e-8`` for RMSprop and Adam/AdamW; pass those to
+compare numbers with it).
+
+Checkpoints: :meth:`Optimizer.state_dict` returns plain Python values and a flat
+mapping ``"slot/key" -> ndarray`` that fits a file of named arrays (``np.savez``);
+:meth:`Optimizer.load_state_dict` restores it so that a resumed run makes
+bit-identical updates.
+
+Layout: :mod:`~chainrule.optim.base` (the shared machinery), :mod:`~chainrule.optim.rules`
+(one short class per rule, and the :data:`OPTIMIZERS` registry: name -> class, each with its
+``default_lr``) and :mod:`~chainrule.optim.schedules` (learning-rate schedules, with their
+:data:`SCHEDULES` registry).
+"""
+
+from .base import CHUNK, Optimizer
+from .rules import (
+    OPTIMIZERS,
+    SGD,
+    AdaGrad,
+    Adam,
+    AdamW,
+    Momentum,
+    Nesterov,
+    RMSprop,
+    optimizer_from_name,
+)
+from .schedules import (
+    SCHEDULES,
+    CosineSchedule,
+    Schedule,
+    StepSchedule,
+    make_schedule,
+)
+
+__all__ = [
+    "CHUNK",
+    "OPTIMIZERS",
+    "SCHEDULES",
+    "SGD",
+    "AdaGrad",
+    "Adam",
+    "AdamW",
+    "CosineSchedule",
+    "Momentum",
+    "Nesterov",
+    "Optimizer",
+    "RMSprop",
+    "Schedule",
+    "StepSchedule",
+    "make_schedule",
+    "optimizer_from_name",
+]
