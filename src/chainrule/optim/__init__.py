@@ -48,7 +48,9 @@ Layout: :mod:`~chainrule.optim.base` (the shared machinery), :mod:`~chainrule.op
 :data:`SCHEDULES` registry).
 """
 
-from .base import CHUNK, Optimizer
+from . import hooks
+from .base import CHUNK, NonFiniteGradient, Optimizer
+from .hooks import ClipGradNorm, WeightDecay
 from .rules import (
     OPTIMIZERS,
     SGD,
@@ -76,13 +78,17 @@ __all__ = [
     "AdaGrad",
     "Adam",
     "AdamW",
+    "ClipGradNorm",
     "CosineSchedule",
     "Momentum",
     "Nesterov",
+    "NonFiniteGradient",
     "Optimizer",
     "RMSprop",
     "Schedule",
     "StepSchedule",
+    "WeightDecay",
+    "hooks",
     "make_schedule",
     "optimizer_from_name",
 ]

@@ -1,7 +1,7 @@
-"""The optimizers' shared machinery: hyperparameter checks, the two calling styles, the
-update loop (validation, state allocation, slicing of big parameters) and checkpoints.
-
-A rule (:mod:`chainrule.optim.rules`) only writes :meth:`Optimizer._update` for one parameter.
+"""The optimizers' shared machinery: hyperparameter checks, the calling styles, the update loop
+(validation, non-finite check, hooks, state allocation, slicing of big parameters) and
+checkpoints. A rule (:mod:`chainrule.optim.rules`) only writes :meth:`Optimizer._update`
+for one parameter.
 """
 
 from __future__ import annotations
@@ -19,7 +19,26 @@ from chainrule.backend import device_of, get_array_module, to_device, to_numpy
 #: The arithmetic is element-wise, so the result is bit for bit the same as in one piece.
 CHUNK = 1 << 16
 
-__all__ = ["CHUNK", "Optimizer"]
+#: What ``params`` may be: parameter-like objects (``.data`` array and ``.grad``) as a list,
+#: a generator (``model.parameters()``), ``(name, parameter)`` pairs or a dict, or a dict
+#: of name -> ndarray (a book network's ``params``: then ``step(grads)``).
+Params = Iterable[Any] | Mapping[Any, Any]
+#: A hook: ``hook(params, grads)`` with dicts key -> array; it may replace entries of
+#: ``grads`` (never write into the arrays: they belong to the caller).
+Hook = Callable[[dict[str, Any], dict[str, Any]], None]
+
+__all__ = ["CHUNK", "Hook", "NonFiniteGradient", "Optimizer", "Params"]
+
+
+class NonFiniteGradient(ValueError):
+    """A gradient given to an optimizer holds NaN or infinity; nothing was updated.
+
+    Attributes: ``key`` (the parameter's name or position), ``nan`` and ``inf`` (counts).
+    """
+
+    def __init__(self, message: str, *, key: str, nan: int, inf: int) -> None:
+        super().__init__(message)
+        self.key, self.nan, self.inf = key, nan, inf
 
 
 # --------------------------------------------------------------------------- hyperparameters
@@ -35,6 +54,10 @@ def _check_non_negative(value: float) -> str | None:
 
 def _check_unit(value: float) -> str | None:
     return None if 0 <= value < 1 else "must be in [0, 1)"
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
 
 
 class _Hyper:
@@ -55,7 +78,7 @@ class _Hyper:
 
     def __set__(self, obj: Any, value: Any) -> None:
         where = f"{type(obj).__name__}: {self.name}"
-        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        if not _is_number(value):
             raise TypeError(f"{where} must be a real number, got {value!r}")
         number = float(value)
         problem = self.check(number) if math.isfinite(number) else "must be finite"
@@ -64,31 +87,160 @@ class _Hyper:
         obj.__dict__[self.name] = number
 
 
+class _Choice:
+    """A string option (such as Adam's ``variant``), one of ``choices``; the first is default."""
+
+    def __init__(self, *choices: str) -> None:
+        self.choices = choices
+        self.name = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, obj: Any, owner: type | None = None) -> Any:
+        return self if obj is None else obj.__dict__.get(self.name, self.choices[0])
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        if value not in self.choices:
+            raise ValueError(
+                f"{type(obj).__name__}: {self.name} must be one of {list(self.choices)}, "
+                f"got {value!r}"
+            )
+        obj.__dict__[self.name] = value
+
+
+# --------------------------------------------------------------------------- arguments
+
+
+def _split_first(me: str, first: Any, params: Any, lr: Any, hyper_names: Iterable[str]) -> Any:
+    """``(params, lr)`` from the first positional argument: a number is the book's ``lr``
+    (``SGD(0.1)``), anything else PyTorch's ``params`` (``SGD(model.parameters(), 0.1)``)."""
+    if first is None:
+        return params, lr
+    if _is_number(first):
+        if lr is not None:
+            book = ", ".join(f"{name}=..." for name in hyper_names)
+            raise TypeError(
+                f"{me}: ambiguous call: the first argument {first!r} is a number, so it is the "
+                f"learning rate (the book's order, where only lr may come positionally), but "
+                f"lr={lr!r} is given as well; write {me}({book}) or PyTorch's "
+                f"{me}(params, lr, ...)"
+            )
+        return params, first
+    if params is not None:
+        raise TypeError(f"{me}: params given twice, as the first argument and as params=")
+    return first, lr
+
+
+def _collect(me: str, params: Any) -> tuple[list[tuple[str, Any]], bool]:
+    """``([(key, parameter-like or array)], arrays?)`` from what ``params`` may be."""
+    if isinstance(params, (str, bytes)) or not isinstance(params, Iterable):
+        raise TypeError(
+            f"{me}: params must be parameters (a list, a generator such as model.parameters(), "
+            f"or a dict), or a learning rate (a number); got {type(params).__name__}"
+        )
+    if isinstance(params, get_array_module(params).ndarray):
+        raise TypeError(
+            f"{me}: params must be parameter-like objects (with .data and .grad), "
+            "not an ndarray; for dicts of arrays use update(params, grads)"
+        )
+    if isinstance(params, Mapping):
+        items = [(str(name), p) for name, p in params.items()]
+    else:
+        items = [
+            (p[0], p[1]) if type(p) is tuple and len(p) == 2 and type(p[0]) is str else (str(i), p)
+            for i, p in enumerate(params)
+        ]
+    if not items:
+        raise ValueError(f"{me}: params is empty")
+    arrays = isinstance(params, Mapping) and all(
+        isinstance(p, get_array_module(p).ndarray) for _, p in items
+    )
+    seen: dict[int, str] = {}
+    for key, p in items:
+        data = getattr(p, "data", None)
+        if not arrays and (
+            not hasattr(p, "grad") or not isinstance(data, get_array_module(data).ndarray)
+        ):
+            hint = " (a dict of name -> array works too, with step(grads))"
+            raise TypeError(
+                f"{me}: params[{key!r}] is not parameter-like: it needs a .data ndarray "
+                f"and a .grad attribute, got {type(p).__name__}{hint}"
+            )
+        if id(p) in seen:
+            raise ValueError(f"{me}: params[{key!r}] is the same object as params[{seen[id(p)]!r}]")
+        seen[id(p)] = key
+    return items, arrays
+
+
+def _require_finite(me: str, todo: list[tuple[Any, ...]]) -> None:
+    """Raise :class:`NonFiniteGradient` naming the first gradient in ``todo`` with NaN/inf.
+
+    A sum of squares is finite only if every term is, so one dot product per gradient (BLAS:
+    about as fast as one pass of the update's arithmetic, and faster than ``sum``) and a
+    single conversion to a Python float (one device sync on a GPU) clear the usual case;
+    only a non-finite total, which an overflow of finite squares can also give, looks closer.
+    """
+    total = 0.0
+    for entry in todo:
+        flat = entry[2].reshape(-1)  # a view of a contiguous gradient
+        total += flat.dot(flat)
+    if math.isfinite(total):
+        return
+    for key, _, grad, *_ in todo:
+        xp = get_array_module(grad)
+        nan, inf = int(xp.isnan(grad).sum()), int(xp.isinf(grad).sum())
+        if nan or inf:
+            raise NonFiniteGradient(
+                f"{me}: the gradient for {key!r} is not finite ({nan} NaN and {inf} infinite "
+                f"of {grad.size} values); no parameter was updated (a smaller learning rate "
+                "often helps; set check_finite = False to skip this check)",
+                key=key,
+                nan=nan,
+                inf=inf,
+            )
+
+
+def _scalar_like(array: np.ndarray, original: Any) -> Any:
+    """The new value of a scalar parameter, of the type it came as (a float stays a float)."""
+    value = array[()]
+    return float(value) if type(original) in (int, float) else value
+
+
 # --------------------------------------------------------------------------- base class
 
 
 class Optimizer:
-    """Shared machinery: the two calling styles, validation, state and checkpoints.
+    """Shared machinery: the calling styles, validation, hooks, state and checkpoints.
 
     A subclass lists its hyperparameters in ``hyper_names`` (each a :class:`_Hyper`
-    class attribute), the names of its per-parameter state arrays in ``slot_names``,
-    and implements :meth:`_update` for one parameter.
+    class attribute), string options in ``option_names`` (each a :class:`_Choice`), the
+    names of its per-parameter state arrays in ``slot_names``, and implements
+    :meth:`_update` for one parameter.
 
     Attributes:
         t: number of steps taken so far, the ``t`` of the formulas. Every call to
             :meth:`update` or :meth:`step` counts once, whichever parameters it touched.
         state: ``{key: {slot: ndarray}}``, allocated at a key's first update.
+        hooks: callables run on the gradients before every update (:meth:`add_hook`).
+        check_finite: refuse a gradient holding NaN or inf (:class:`NonFiniteGradient`,
+            nothing updated). One reduction per gradient; a caller that checks already
+            (the trainer) may set it to False.
     """
 
     #: The learning rate :func:`~chainrule.optim.optimizer_from_name` (and so the CLI) uses
-    #: when none is given: tuned for training the MNIST nets. The constructor's own default
-    #: ``lr`` is the book's (``SGD()`` is ``SGD(lr=0.01)``, as chapter 6's scripts expect).
+    #: when none is given: tuned for training the MNIST nets.
     default_lr: float = 0.01
+    #: The constructor's default ``lr``: the book's (``SGD()`` is ``SGD(lr=0.01)``, as the
+    #: book's chapter 6 scripts expect).
+    book_lr: float = 0.01
     hyper_names: tuple[str, ...] = ("lr",)
+    option_names: tuple[str, ...] = ()
     slot_names: tuple[str, ...] = ()
+    check_finite: bool = True
     #: ``_update`` works element by element and changes ``p`` and the state slots in place,
     #: so a parameter of more than :data:`CHUNK` elements may go through it in flat slices.
-    #: Every rule in this module sets it. A subclass that writes its own ``_update`` gets
+    #: Every rule in this package sets it. A subclass that writes its own ``_update`` gets
     #: False unless it says True itself (see ``__init_subclass__``).
     elementwise: bool = False
 
@@ -103,55 +255,39 @@ class Optimizer:
 
     def __init__(
         self,
-        params: Iterable[Any] | Mapping[str, Any] | None = None,
-        **hyper: float,
+        params_or_lr: Params | float | None = None,
+        /,
+        *,
+        params: Params | None = None,
+        **hyper: Any,
     ) -> None:
-        for name in self.hyper_names:
+        me = type(self).__name__
+        params, lr = _split_first(me, params_or_lr, params, hyper.get("lr"), self.hyper_names)
+        hyper["lr"] = self.book_lr if lr is None else lr
+        for name in (*self.hyper_names, *self.option_names):
             setattr(self, name, hyper[name])
         self.t = 0
         self.state: dict[str, dict[str, np.ndarray]] = {}
+        self.hooks: list[Hook] = []
         self._scratch: dict[tuple[tuple[int, ...], np.dtype, str], Any] = {}
-        # key -> (parameter type, (dtype, shape, gradient shape), state slots, scratch) of
-        # the last update that passed the full check; see _apply.
+        # key -> (parameter type, (dtype, shape, gradient dtype and shape), state slots,
+        # scratch) of the last update that passed the full check; see _apply.
         self._checked: dict[str, tuple[type, tuple[Any, ...], dict[str, np.ndarray], Any]] = {}
         self._params: list[tuple[str, Any]] | None = None
+        self._arrays = False  # params given as a dict of arrays: step(grads)
         if params is not None:
-            self._params = self._collect(params)
+            self._params, self._arrays = _collect(me, params)
 
-    # ---- construction helpers
+    # ---- the calling styles
 
-    def _collect(self, params: Iterable[Any] | Mapping[str, Any]) -> list[tuple[str, Any]]:
-        me = type(self).__name__
-        if isinstance(params, np.ndarray):
-            raise TypeError(
-                f"{me}: params must be parameter-like objects (with .data and .grad), "
-                "not an ndarray; for dicts of arrays use update(params, grads)"
-            )
-        if isinstance(params, Mapping):
-            items = [(str(name), p) for name, p in params.items()]
-        else:
-            items = [(str(i), p) for i, p in enumerate(params)]
-        if not items:
-            raise ValueError(f"{me}: params is empty")
-        seen: dict[int, str] = {}
-        for key, p in items:
-            data = getattr(p, "data", None)
-            if not hasattr(p, "grad") or not isinstance(data, get_array_module(data).ndarray):
-                raise TypeError(
-                    f"{me}: params[{key!r}] is not parameter-like: it needs a .data ndarray "
-                    f"and a .grad attribute, got {type(p).__name__}"
-                )
-            if id(p) in seen:
-                raise ValueError(
-                    f"{me}: params[{key!r}] is the same object as params[{seen[id(p)]!r}]"
-                )
-            seen[id(p)] = key
-        return items
+    def update(self, params: Mapping[Any, Any], grads: Mapping[Any, Any]) -> None:
+        """The book's interface: update every ``params[key]`` from ``grads[key]``.
 
-    # ---- the two calling styles
-
-    def update(self, params: Mapping[str, np.ndarray], grads: Mapping[str, np.ndarray]) -> None:
-        """The book's interface: update every ``params[key]`` in place from ``grads[key]``."""
+        Arrays are updated **in place** (the book's layers hold the very same arrays), so a
+        list that keeps ``params["W"]`` from step to step keeps one array, which ends up
+        holding the last value: store ``params["W"].copy()``. A Python float or NumPy scalar
+        cannot change in place: its dict entry is replaced by the new value (of its type).
+        """
         if params.keys() != grads.keys():
             me = type(self).__name__
             no_grad = [k for k in params if k not in grads]
@@ -162,19 +298,45 @@ class Optimizer:
             if no_param:
                 parts.append(f"grads has keys with no parameter: {no_param}")
             raise ValueError(f"{me}: params and grads must have the same keys; " + "; ".join(parts))
-        self._apply(
-            [(key if type(key) is str else str(key), params[key], grads[key]) for key in params]
-        )
+        keys = list(params)
+        new = self._apply([(k if type(k) is str else str(k), params[k], grads[k]) for k in keys])
+        for i, value in new:  # scalars, rebound in the dict
+            params[keys[i]] = value
 
-    def step(self) -> None:
-        """Update each parameter given at construction from its ``.grad``; skip ``None``s."""
-        items = [(key, p.data, p.grad) for key, p in self._require_params("step")]
+    def step(self, grads: Mapping[Any, Any] | None = None) -> None:
+        """PyTorch's interface: update each parameter given at construction from its
+        ``.grad``, skipping ``None``s; for a dict of arrays, from ``grads`` (keyed alike)."""
+        me = type(self).__name__
+        attached = self._require_params("step")
+        if self._arrays:
+            if grads is None:
+                raise TypeError(
+                    f"{me}.step() needs grads: these parameters are arrays, which carry no "
+                    ".grad; call step(grads) with a dict keyed like params"
+                )
+            self.update(dict(attached), grads)
+            return
+        if grads is not None:
+            raise TypeError(
+                f"{me}.step(grads) is for parameters given as arrays; these carry .grad"
+            )
+        items = [(key, p.data, p.grad) for key, p in attached]
         self._apply([item for item in items if item[2] is not None])
 
     def zero_grad(self) -> None:
-        """Set ``.grad = None`` on each parameter given at construction."""
+        """Set ``.grad = None`` on each parameter given at construction (arrays: nothing)."""
         for _, p in self._require_params("zero_grad"):
-            p.grad = None
+            if not self._arrays:
+                p.grad = None
+
+    def add_hook(self, hook: Hook) -> Hook:
+        """Run ``hook(params, grads)`` before every update, after the checks (as DeZero's
+        ``add_hook``); see :mod:`chainrule.optim.hooks`. Hooks are not part of
+        :meth:`state_dict`: add them again after a resume. Returns ``hook``."""
+        if not callable(hook):
+            raise TypeError(f"{type(self).__name__}: a hook must be callable, got {hook!r}")
+        self.hooks.append(hook)
+        return hook
 
     def _require_params(self, method: str) -> list[tuple[str, Any]]:
         if self._params is None:
@@ -186,33 +348,42 @@ class Optimizer:
 
     # ---- the update loop
 
-    def _apply(self, items: list[tuple[str, Any, Any]]) -> None:
-        """Check every ``(key, param, grad)``, then update them all.
+    def _apply(self, items: list[tuple[str, Any, Any]]) -> list[tuple[int, Any]]:
+        """Check every ``(key, param, grad)``, then update them all; return ``(index, new
+        value)`` for each scalar parameter (it cannot change in place).
 
         Everything is checked before anything changes, so a bad gradient leaves all
         parameters, the state and ``t`` untouched. The full check (:meth:`_check`) runs
         the first time a key is seen; it records what it accepted in ``_checked``. A
         later step whose parameter has the same type, dtype and shape, whose gradient is
-        an ndarray of that shape, and whose state slots are the same dict, would pass
-        the full check again, so it only makes those O(1) comparisons. Anything else
+        an ndarray of that dtype and shape, and whose state slots are the same dict, would
+        pass the full check again, so it only makes those O(1) comparisons. Anything else
         (another shape or dtype, a list for a gradient, state replaced by
         :meth:`load_state_dict`) goes through the full check again.
         """
         checked = self._checked
         state = self.state
-        todo: list[tuple[str, Any, Any, Any, Any]] = []
-        for key, param, grad in items:
+        todo: list[tuple[Any, ...]] = []
+        scalars: list[tuple[int, Any, Any]] = []
+        for i, (key, param, grad) in enumerate(items):
             seen = checked.get(key)
             if (
                 seen is not None
                 and type(param) is seen[0]
                 and type(grad) is seen[0]
-                and (param.dtype, param.shape, grad.shape) == seen[1]
+                and (param.dtype, param.shape, grad.dtype, grad.shape) == seen[1]
                 and state.get(key) is seen[2]
             ):
                 todo.append((key, param, grad, seen[2], seen[3]))
             else:
-                todo.append((key, param, self._check(key, param, grad), None, None))
+                array, grad = self._check(key, param, grad)
+                if array is not param:
+                    scalars.append((i, array, param))
+                todo.append((key, array, grad, None, None))
+        if self.check_finite:
+            _require_finite(type(self).__name__, todo)
+        if self.hooks:
+            todo = self._run_hooks(todo)
         self.t += 1
         update = self._update
         for key, param, grad, slots, work in todo:
@@ -224,28 +395,55 @@ class Optimizer:
                         name: xp.zeros(param.shape, dtype=param.dtype) for name in self.slot_names
                     }
                 work = self._work(param)
-                checked[key] = (type(param), (param.dtype, param.shape, grad.shape), slots, work)
+                spec = (param.dtype, param.shape, grad.dtype, grad.shape)
+                checked[key] = (type(param), spec, slots, work)
             if work.size == param.size:
                 update(param, grad, slots, work)
-            elif param.flags.c_contiguous and all(b.flags.c_contiguous for b in slots.values()):
-                # A big parameter goes through in slices of CHUNK elements, so the scratch
-                # stays small (and in cache) instead of one more copy of the weights.
-                flat_p, flat_g = param.reshape(-1), grad.reshape(-1)
-                flat_s = {name: buf.reshape(-1) for name, buf in slots.items()}
-                for start in range(0, param.size, CHUNK):
-                    part = slice(start, start + CHUNK)
-                    piece = {name: buf[part] for name, buf in flat_s.items()}
-                    p_part = flat_p[part]
-                    update(p_part, flat_g[part], piece, work[: p_part.size])
-            else:  # a strided view as parameter: a whole-size temporary this once
-                update(param, grad, slots, get_array_module(param).empty_like(param))
+            else:
+                self._update_big(param, grad, slots, work)
+        return [(i, _scalar_like(array, original)) for i, array, original in scalars]
 
-    def _check(self, key: str, param: Any, grad: Any) -> np.ndarray:
+    def _update_big(self, param: Any, grad: Any, slots: dict[str, Any], work: Any) -> None:
+        """:meth:`_update` for a parameter of more than :data:`CHUNK` elements."""
+        update = self._update
+        if param.flags.c_contiguous and all(b.flags.c_contiguous for b in slots.values()):
+            # A big parameter goes through in slices of CHUNK elements, so the scratch
+            # stays small (and in cache) instead of one more copy of the weights.
+            flat_p, flat_g = param.reshape(-1), grad.reshape(-1)
+            flat_s = {name: buf.reshape(-1) for name, buf in slots.items()}
+            for start in range(0, param.size, CHUNK):
+                part = slice(start, start + CHUNK)
+                piece = {name: buf[part] for name, buf in flat_s.items()}
+                p_part = flat_p[part]
+                update(p_part, flat_g[part], piece, work[: p_part.size])
+        else:  # a strided view as parameter: a whole-size temporary this once
+            update(param, grad, slots, get_array_module(param).empty_like(param))
+
+    def _run_hooks(self, todo: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+        """``todo`` with the gradients the hooks left in the ``grads`` dict they were given."""
+        params = {entry[0]: entry[1] for entry in todo}
+        grads = {entry[0]: entry[2] for entry in todo}
+        for hook in self.hooks:
+            hook(params, grads)
+        for key, param, *_ in todo:
+            grad = grads.get(key)
+            if getattr(grad, "shape", None) != param.shape:
+                raise ValueError(
+                    f"{type(self).__name__}: after hook(s) {self.hooks}, the gradient for "
+                    f"{key!r} is {type(grad).__name__} of shape {getattr(grad, 'shape', None)}, "
+                    f"not an array of the parameter's shape {param.shape}"
+                )
+        return [(key, param, grads[key], *rest) for key, param, _, *rest in todo]
+
+    def _check(self, key: str, param: Any, grad: Any) -> tuple[Any, Any]:
         me = type(self).__name__
+        if _is_number(param):  # a Python or NumPy scalar: updated as a 0-d array copy
+            param = np.array(param, dtype=param.dtype if isinstance(param, np.floating) else float)
         xp = get_array_module(param)
         if not isinstance(param, xp.ndarray):
             raise TypeError(
-                f"{me}: parameter {key!r} must be an ndarray, got {type(param).__name__}"
+                f"{me}: parameter {key!r} must be an ndarray or a real number, "
+                f"got {type(param).__name__}"
             )
         if not np.issubdtype(param.dtype, np.floating):
             raise TypeError(f"{me}: parameter {key!r} must be floating point, got {param.dtype}")
@@ -254,25 +452,30 @@ class Optimizer:
                 f"{me}: gradient for {key!r} is on {device_of(grad)} but the parameter is on "
                 f"{device_of(param)}"
             )
-        grad = xp.asarray(grad)
+        try:
+            grad = xp.asarray(grad)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"{me}: gradient for {key!r} is not an array: {exc}") from None
+        if grad.dtype.kind in "iu":
+            grad = grad.astype(param.dtype)
+        elif grad.dtype.kind != "f":
+            raise TypeError(f"{me}: gradient for {key!r} must be real numbers, got {grad.dtype}")
         if grad.shape != param.shape:
             raise ValueError(
                 f"{me}: gradient for {key!r} has shape {grad.shape} "
                 f"but the parameter has shape {param.shape}"
             )
-        slots = self.state.get(key)
-        if slots is not None:
-            for name, buf in slots.items():
-                if buf.shape != param.shape:
-                    raise ValueError(
-                        f"{me}: state slot '{name}/{key}' has shape {buf.shape} "
-                        f"but the parameter has shape {param.shape}"
-                    )
-                if buf.dtype != param.dtype:  # e.g. float64 state loaded for float32 params
-                    slots[name] = buf = buf.astype(param.dtype)
-                if device_of(buf) != device_of(param):  # state loaded from a file: on the host
-                    slots[name] = to_device(buf, device_of(param))
-        return grad
+        for name, buf in self.state.get(key, {}).items():
+            if buf.shape != param.shape:
+                raise ValueError(
+                    f"{me}: state slot '{name}/{key}' has shape {buf.shape} "
+                    f"but the parameter has shape {param.shape}"
+                )
+            if buf.dtype != param.dtype:  # e.g. float64 state loaded for float32 params
+                self.state[key][name] = buf = buf.astype(param.dtype)
+            if device_of(buf) != device_of(param):  # state loaded from a file: on the host
+                self.state[key][name] = to_device(buf, device_of(param))
+        return param, grad
 
     def _work(self, param: np.ndarray) -> np.ndarray:
         """Scratch for ``param``'s update: an array of its shape if it has at most
@@ -297,8 +500,14 @@ class Optimizer:
 
     # ---- introspection and checkpoints
 
-    def hyperparameters(self) -> dict[str, float]:
-        return {name: getattr(self, name) for name in self.hyper_names}
+    def hyperparameters(self) -> dict[str, Any]:
+        """The float hyperparameters, and each string option that is not its default."""
+        found: dict[str, Any] = {name: getattr(self, name) for name in self.hyper_names}
+        for name in self.option_names:
+            value = getattr(self, name)
+            if value != getattr(type(self), name).choices[0]:
+                found[name] = value
+        return found
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.hyperparameters().items())
@@ -323,16 +532,17 @@ class Optimizer:
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Restore a :meth:`state_dict` snapshot (the arrays are copied in).
 
-        Raises ``ValueError`` if it belongs to another optimizer class, a
-        hyperparameter or slot is unknown or missing, or a slot's shape differs
-        from its parameter's (checked here when the optimizer holds parameters,
-        otherwise at the first :meth:`update`).
+        Raises ``ValueError`` if it belongs to another optimizer class, a hyperparameter or
+        slot is unknown or missing, or a slot's shape differs from its parameter's (checked
+        here for the parameters given at construction, otherwise at the first update). A
+        failed load changes nothing.
         """
         me = type(self).__name__
         if state.get("name") != me:
             raise ValueError(f"{me}: cannot load a state saved by {state.get('name')!r}")
         hyper = dict(state["hyper"])
-        if hyper.keys() != set(self.hyper_names):
+        required = set(self.hyper_names)
+        if not required <= hyper.keys() <= required | set(self.option_names):
             raise ValueError(
                 f"{me}: state hyperparameters {sorted(hyper)} "
                 f"do not match {sorted(self.hyper_names)}"
@@ -340,10 +550,28 @@ class Optimizer:
         step = state["step"]
         if isinstance(step, bool) or int(step) != step or step < 0:
             raise ValueError(f"{me}: state step must be a non-negative integer, got {step!r}")
+        for name in self.option_names:  # a missing option was at its default when saved
+            hyper.setdefault(name, getattr(type(self), name).choices[0])
+        probe = object.__new__(type(self))  # validate every value before setting any
+        for name, value in hyper.items():
+            setattr(probe, name, value)
+        new_state = self._load_slots(me, state["slots"])
+        for name, value in hyper.items():
+            setattr(self, name, value)
+        self.t = int(step)
+        self.state = new_state
+        self._checked.clear()  # the next update checks the loaded slots against the params
 
-        params = dict(self._params) if self._params is not None else None
+    def _load_slots(self, me: str, slots: Mapping[str, Any]) -> dict[str, dict[str, np.ndarray]]:
+        """``{key: {slot: array}}`` from ``{"slot/key": array}``, checked against the
+        parameters given at construction where they name the key (a positional list of
+        parameters does not name the keys that :meth:`update` by name uses)."""
+        named = self._params is not None and (
+            self._arrays or any(key != str(i) for i, (key, _) in enumerate(self._params))
+        )
+        params = dict(self._params or ())
         new_state: dict[str, dict[str, np.ndarray]] = {}
-        for slot_key, array in state["slots"].items():
+        for slot_key, array in slots.items():
             name, sep, key = slot_key.partition("/")
             if not sep or name not in self.slot_names:
                 raise ValueError(
@@ -351,10 +579,10 @@ class Optimizer:
                     f"'<slot>/<key>' with <slot> in {list(self.slot_names)}"
                 )
             buf = np.array(to_numpy(array), copy=True)  # to the parameter's device at use
-            if params is not None:
-                if key not in params:
-                    raise ValueError(f"{me}: state slot {slot_key!r} names no parameter")
-                data = params[key].data
+            if named and key not in params:
+                raise ValueError(f"{me}: state slot {slot_key!r} names no parameter")
+            if key in params:
+                data = params[key] if self._arrays else params[key].data
                 if buf.shape != data.shape:
                     raise ValueError(
                         f"{me}: state slot {slot_key!r} has shape {buf.shape} "
@@ -362,13 +590,8 @@ class Optimizer:
                     )
                 buf = buf.astype(data.dtype, copy=False)
             new_state.setdefault(key, {})[name] = buf
-        for key, slots in new_state.items():
-            missing = [name for name in self.slot_names if name not in slots]
+        for key, found in new_state.items():
+            missing = [name for name in self.slot_names if name not in found]
             if missing:
                 raise ValueError(f"{me}: state slot '{missing[0]}/{key}' is missing")
-
-        for name in self.hyper_names:
-            setattr(self, name, hyper[name])
-        self.t = int(step)
-        self.state = new_state
-        self._checked.clear()  # the next update checks the loaded slots against the params
+        return new_state
