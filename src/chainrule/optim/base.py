@@ -182,9 +182,10 @@ def _require_finite(me: str, todo: list[tuple[Any, ...]]) -> None:
     only a non-finite total, which an overflow of finite squares can also give, looks closer.
     """
     total = 0.0
-    for entry in todo:
-        flat = entry[2].reshape(-1)  # a view of a contiguous gradient
-        total += flat.dot(flat)
+    with np.errstate(over="ignore", invalid="ignore"):  # huge finite squares may overflow
+        for entry in todo:
+            flat = entry[2].reshape(-1)  # a view of a contiguous gradient
+            total += flat.dot(flat)
     if math.isfinite(total):
         return
     for key, _, grad, *_ in todo:
