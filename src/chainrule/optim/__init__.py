@@ -1,26 +1,42 @@
 """Gradient-descent optimizers: the ones from chapter 6 of the book, plus AdamW.
 
-Every optimizer can be driven in two ways, and both change the parameter arrays
+Every optimizer takes the book's order and PyTorch's, and changes parameter arrays
 **in place** (the book's layers keep references to the very same arrays, so an
 optimizer must never rebind them):
 
-1. The book's way, with two dicts of arrays that share their keys::
+1. The book's way, with two dicts that share their keys::
 
-       opt = Momentum(lr=0.01)
-       opt.update(network.params, grads)   # state is keyed by the dict key
+       opt = Momentum(lr=0.01)            # or Momentum(0.01): a number first is lr
+       opt.update(network.params, grads)  # state is keyed by the dict key
 
-2. On parameter-like objects, anything with a ``.data`` array and a ``.grad``
-   that is an array or ``None``::
+   A value that cannot change in place (a Python float, a NumPy scalar: the book's
+   ``optimizer_compare_naive.py``) is replaced in the dict by its new value. Arrays
+   (0-d ones too) change in place, so a history that appends ``params["x"]`` must append
+   ``params["x"].copy()``.
 
-       opt = Adam(lr=1e-3, params=model.parameters())
+2. PyTorch's way, parameters first, on parameter-like objects (a ``.data`` array and a
+   ``.grad`` that is an array or ``None``) given as a list, a generator, ``(name,
+   parameter)`` pairs (``model.named_parameters()``) or a dict::
+
+       opt = Adam(model.parameters(), lr=1e-3)   # or Adam(model.parameters(), 1e-3)
        loss.backward()
        opt.step()        # skips parameters whose .grad is None
        opt.zero_grad()   # sets every .grad to None
 
-   State is keyed by the parameter's position in ``params``, or by name when
-   ``params`` is a dict of name -> parameter-like.
+   State is keyed by the parameter's position, or by its name. A dict of arrays (a book
+   network's ``params``) is accepted too, and then ``opt.step(grads)`` takes the gradients.
 
-Use one style per optimizer instance: both share the step counter ``t``.
+Both orders make bit-identical updates; ambiguous calls (``Momentum(0.01, 0.9)``: is 0.9
+the momentum or PyTorch's lr?) are a ``TypeError`` saying what to write. Use one style per
+optimizer instance: both share the step counter ``t``. ``lr`` left out is the book's
+default for the rule (``SGD()`` is ``SGD(lr=0.01)``); :data:`OPTIMIZERS` and
+:func:`optimizer_from_name` use each class's ``default_lr`` instead (what the CLI trains with).
+
+A gradient holding NaN or inf is refused with :class:`NonFiniteGradient` naming its
+parameter, before anything changes (``opt.check_finite = False`` skips the check: one dot
+product per gradient). Hooks (:meth:`Optimizer.add_hook`, :mod:`chainrule.optim.hooks`:
+:class:`WeightDecay`, :class:`ClipGradNorm`) act on the gradients before each update.
+``Adam(variant="book")`` is the book's form of Adam (see :class:`Adam`).
 
 Performance notes: the state buffers (velocities, squared-gradient averages, ...)
 are allocated once, lazily at a parameter's first update, with its shape and
@@ -42,10 +58,11 @@ mapping ``"slot/key" -> ndarray`` that fits a file of named arrays (``np.savez``
 :meth:`Optimizer.load_state_dict` restores it so that a resumed run makes
 bit-identical updates.
 
-Layout: :mod:`~chainrule.optim.base` (the shared machinery), :mod:`~chainrule.optim.rules`
-(one short class per rule, and the :data:`OPTIMIZERS` registry: name -> class, each with its
-``default_lr``) and :mod:`~chainrule.optim.schedules` (learning-rate schedules, with their
-:data:`SCHEDULES` registry).
+Layout: :mod:`~chainrule.optim.base` (the shared machinery), :mod:`~chainrule.optim.checks`
+(what an optimizer is given, checked), :mod:`~chainrule.optim.rules` (one short class per
+rule, and the :data:`OPTIMIZERS` registry: name -> class, each with its ``default_lr``),
+:mod:`~chainrule.optim.hooks` and :mod:`~chainrule.optim.schedules` (learning-rate
+schedules, with their :data:`SCHEDULES` registry).
 """
 
 from . import hooks
