@@ -161,6 +161,8 @@ def test_adam_variant_is_validated_saved_and_restored():
         Adam(variant="keras")
     with pytest.raises(TypeError):
         AdamW(variant="book")  # the book has no AdamW
+    with pytest.raises(ValueError, match=r"AdamW: variant must be one of \['pytorch'\]"):
+        AdamW().variant = "book"
     book = optimizer_from_name("adam", variant="book")
     assert book.variant == "book" and Adam().variant == "pytorch" == AdamW().variant
     assert "variant" not in Adam().hyperparameters()  # the default is not spelled out

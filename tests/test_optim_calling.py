@@ -143,6 +143,8 @@ def test_step_with_and_without_grads_is_checked_against_what_params_are():
         opt.step({"b": np.ones(3)})
     opt.step({"W": np.ones(3)})
     assert np.array_equal(arrays["W"], np.full(3, 0.5))
+    with pytest.raises(TypeError, match=r"SGD.update\(params, grads\) takes two dicts.*list"):
+        opt.update([np.ones(3)], [np.ones(3)])
     ps = [P(np.ones(3))]
     with pytest.raises(TypeError, match=r"SGD.step\(grads\) is for parameters given as arrays"):
         SGD(ps, lr=0.5).step({"0": np.ones(3)})

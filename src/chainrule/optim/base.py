@@ -186,7 +186,14 @@ class Optimizer:
         holding the last value: store ``params["W"].copy()``. A Python float or NumPy scalar
         cannot change in place: its dict entry is replaced by the new value (of its type).
         """
-        if params.keys() != grads.keys():
+        try:
+            same = params.keys() == grads.keys()
+        except AttributeError:
+            raise TypeError(
+                f"{type(self).__name__}.update(params, grads) takes two dicts keyed alike, got "
+                f"{type(params).__name__} and {type(grads).__name__}"
+            ) from None
+        if not same:
             me = type(self).__name__
             no_grad = [k for k in params if k not in grads]
             no_param = [k for k in grads if k not in params]

@@ -362,6 +362,7 @@ class AdamW(Adam):
     hyper_names = ("lr", "beta1", "beta2", "eps", "weight_decay")
     option_names = ()
     weight_decay = _Hyper(_check_non_negative)
+    variant = _Choice("pytorch")
 
     def __init__(
         self,
