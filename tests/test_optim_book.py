@@ -272,3 +272,27 @@ def test_bad_hooks_are_named():
     with pytest.raises(ValueError, match=r"the gradient for 'W' is ndarray of shape \(1,\)"):
         opt.update({"W": W}, {"W": np.ones(2)})
     assert np.array_equal(W, np.ones(2)) and opt.t == 0
+
+
+def test_the_books_adam_survives_a_trainer_checkpoint(tmp_path):
+    from chainrule.layers import TwoLayerNet
+    from chainrule.training import Trainer
+
+    rng = np.random.default_rng(0)
+    x, t = rng.normal(size=(200, 6)).astype(np.float32), rng.integers(0, 3, 200)
+
+    def trainer(opt, epochs):
+        net = TwoLayerNet(6, 8, 3, rng=np.random.default_rng(1), dtype=np.float32)
+        return Trainer(net, opt, x, t, x, t, epochs=epochs, batch_size=50, progress="none")
+
+    straight = trainer(Adam(lr=0.01, variant="book"), 2)
+    straight.fit()
+    first = trainer(Adam(lr=0.01, variant="book"), 1)
+    first.fit()
+    first.save(tmp_path / "run.ckpt")
+    resumed = trainer(Adam(lr=0.01), 2)  # PyTorch's variant until the checkpoint says otherwise
+    resumed.restore(tmp_path / "run.ckpt")
+    assert resumed.optimizer.variant == "book"
+    resumed.fit()
+    for key, value in straight.model.params.items():
+        assert np.array_equal(resumed.model.params[key], value), key
