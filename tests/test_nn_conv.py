@@ -432,6 +432,10 @@ def test_twins_default_to_the_books_architecture():
     assert deep(np.zeros((2, 784))).shape == (2, 10)
     f32 = nn.SimpleConvNet(dtype=np.float32)
     assert all(p.dtype == np.float32 for p in f32.parameters())
+    scores = f32(np.zeros((2, 784), dtype=np.float32))
+    assert scores.dtype == np.float32
+    F.softmax_cross_entropy(scores, np.array([1, 2])).backward()
+    assert all(p.grad.dtype == np.float32 for p in f32.parameters())
 
 
 def load_mnist_or_skip():
