@@ -326,6 +326,8 @@ class _GradFlow:
         return dy
 
     def store(self, x: Tensor, dx: Any) -> None:
+        if isinstance(dx, np.generic):  # NumPy's 0-d results are scalars: keep an array
+            dx = np.asarray(dx)
         if x.grad is not None:
             x.grad = x.grad + dx  # a new array: never writes into one the user holds
             return
