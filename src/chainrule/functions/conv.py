@@ -37,10 +37,12 @@ from chainrule.backend import get_array_module
 from chainrule.function import Function
 from chainrule.tensor import Tensor
 
+Pair = tuple[int, int]  # (for height, for width)
+
 # --------------------------------------------------------------------------- argument checks
 
 
-def _pair(op: str, name: str, value: Any, minimum: int) -> tuple[int, int]:
+def _pair(op: str, name: str, value: Any, minimum: int) -> Pair:
     """``value`` as ``(for height, for width)``: an int used for both, or a pair of ints."""
     pair = tuple(value) if isinstance(value, (tuple, list)) else (value, value)
     if len(pair) != 2 or not all(
@@ -57,16 +59,8 @@ def _check_4d(op: str, name: str, shape: tuple[int, ...], layout: str) -> None:
         raise ValueError(f"{op}: {name} must be 4-D {layout}, got shape {tuple(shape)}")
 
 
-def _output_size(
-    op: str,
-    size: int,
-    k: int,
-    stride: int,
-    pad: int,
-    sym: tuple[str, str],
-    where: str,
-    exact: bool = True,
-) -> int:
+def _output_size(op: str, size: int, k: int, stride: int, pad: int, sym: tuple[str, str],
+                 where: str, exact: bool = True) -> int:  # fmt: skip
     """``(size + 2*pad - k) / stride + 1`` (floored when not ``exact``), or a ValueError that
     shows the arithmetic."""
     dim, ksym = sym
@@ -86,9 +80,8 @@ def _output_size(
     return span // stride + 1
 
 
-def conv_output_size(
-    input_size: int, filter_size: int, stride: int = 1, pad: int = 0, *, exact: bool = True
-) -> int:
+def conv_output_size(input_size: int, filter_size: int, stride: int = 1, pad: int = 0, *,
+                     exact: bool = True) -> int:  # fmt: skip
     """The book's ``conv_output_size``: ``(input_size + 2*pad - filter_size) / stride + 1``.
 
     Raises ``ValueError`` when that is not a positive whole number, unless ``exact=False``,
@@ -115,7 +108,7 @@ def _batch_last(x: Any) -> Any:
     return x.transpose(1, 2, 3, 0)
 
 
-def _spans(i: int, j: int, stride: tuple[int, int], out_hw: tuple[int, int]) -> tuple[slice, ...]:
+def _spans(i: int, j: int, stride: Pair, out_hw: Pair) -> tuple[slice, ...]:
     """Rows and columns read by kernel offset ``(i, j)`` over all ``OH x OW`` windows."""
     (sh, sw), (oh, ow) = stride, out_hw
     return slice(i, i + sh * (oh - 1) + 1, sh), slice(j, j + sw * (ow - 1) + 1, sw)
@@ -159,15 +152,8 @@ def _temporary(key: str, a: Any, dtype: Any) -> Any:
     return flat.transpose(*np.argsort(order))
 
 
-def _im2col_cols(
-    x: Any,
-    kh: int,
-    kw: int,
-    stride: tuple[int, int],
-    pad: tuple[int, int],
-    out_hw: tuple[int, int],
-    buffers: dict | None = None,
-) -> Any:
+def _im2col_cols(x: Any, kh: int, kw: int, stride: Pair, pad: Pair, out_hw: Pair,
+                 buffers: dict | None = None, fill: Any = 0) -> Any:  # fmt: skip
     """Windows of ``x`` (N, C, H, W) as a 6-D array ``(C, kh, kw, OH, OW, N)`` (batch last).
 
     ``col[c, i, j, oh, ow, n] = xpad[n, c, oh*sh + i, ow*sw + j]``. At most one copy moves the
@@ -175,7 +161,7 @@ def _im2col_cols(
     and unpadded); then one strided copy per kernel offset ``(i, j)``, each moving whole
     (C, OH, OW, N) blocks whose innermost runs are ``OW*N`` (stride 1) or ``N`` values long.
     The Python loop is kh*kw long, never over pixels or images. ``buffers``: see
-    :func:`_scratch`.
+    :func:`_scratch`. ``fill`` pads (pooling pads max with ``-inf``).
     """
     xp = get_array_module(x)
     n, c, h, w = x.shape
@@ -183,7 +169,7 @@ def _im2col_cols(
     if ph or pw:
         shape = (c, h + 2 * ph, w + 2 * pw, n)
         if buffers is None:
-            img = xp.zeros(shape, dtype=x.dtype)
+            img = xp.full(shape, fill, dtype=x.dtype)
         else:
             img = _scratch(buffers, "img", shape, (xp, x.dtype), zero=True)
         img[:, ph : ph + h, pw : pw + w, :] = _batch_last(x)
@@ -197,9 +183,7 @@ def _im2col_cols(
     return col
 
 
-def _col2im_cols(
-    col: Any, x_shape: tuple[int, ...], stride: tuple[int, int], pad: tuple[int, int]
-) -> Any:
+def _col2im_cols(col: Any, x_shape: tuple[int, ...], stride: Pair, pad: Pair) -> Any:
     """The adjoint of :func:`_im2col_cols`: add every window entry of ``col``
     (C, kh, kw, OH, OW, N) back onto the pixel it was read from; returns an (N, C, H, W) array
     (batch last in memory, like the ops' outputs).
@@ -221,50 +205,7 @@ def _col2im_cols(
     return img[:, ph : ph + h, pw : pw + w, :].transpose(3, 0, 1, 2)
 
 
-def _pool_windows(
-    x: Any,
-    kh: int,
-    kw: int,
-    stride: tuple[int, int],
-    pad: tuple[int, int],
-    out_hw: tuple[int, int],
-    fill: Any,
-) -> Any:
-    """Windows of ``x`` (N, C, H, W) as ``(N, C, kh, kw, OH, OW)``, padded with ``fill``: the
-    general pooling path (overlapping or padded windows)."""
-    xp = get_array_module(x)
-    n, c, h, w = x.shape
-    (ph, pw), (oh, ow) = pad, out_hw
-    if ph or pw:
-        img = xp.full((n, c, h + 2 * ph, w + 2 * pw), fill, dtype=x.dtype)
-        img[:, :, ph : ph + h, pw : pw + w] = x
-    else:
-        img = x
-    col = xp.empty((n, c, kh, kw, oh, ow), dtype=x.dtype)
-    for i in range(kh):
-        for j in range(kw):
-            rows, cols = _spans(i, j, stride, out_hw)
-            col[:, :, i, j] = img[:, :, rows, cols]
-    return col
-
-
-def _pool_unwindows(
-    col: Any, x_shape: tuple[int, ...], stride: tuple[int, int], pad: tuple[int, int]
-) -> Any:
-    """The adjoint of :func:`_pool_windows` (``col`` may be a broadcast view)."""
-    xp = get_array_module(col)
-    n, c, h, w = x_shape
-    _, _, kh, kw, oh, ow = col.shape
-    ph, pw = pad
-    img = xp.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=col.dtype)
-    for i in range(kh):
-        for j in range(kw):
-            rows, cols = _spans(i, j, stride, (oh, ow))
-            img[:, :, rows, cols] += col[:, :, i, j]
-    return img[:, :, ph : ph + h, pw : pw + w]
-
-
-def _tiles(x: Any, kh: int, kw: int, out_hw: tuple[int, int]) -> list[Any]:
+def _tiles(x: Any, kh: int, kw: int, out_hw: Pair) -> list[Any]:
     """Non-overlapping ``kh x kw`` windows (stride = window, no padding) as ``kh*kw`` strided
     views ``x[:, :, i::kh, j::kw]``, each (N, C, OH, OW): view ``(i, j)`` holds entry ``(i, j)``
     of every window. Pooling over them is ``kh*kw - 1`` elementwise ops, no copy of ``x``."""
@@ -276,17 +217,9 @@ def _tiles(x: Any, kh: int, kw: int, out_hw: tuple[int, int]) -> list[Any]:
     ]
 
 
-def _geometry(
-    op: str,
-    x_shape: tuple[int, ...],
-    kh: int,
-    kw: int,
-    stride: Any,
-    pad: Any,
-    ksyms: tuple[str, str] = ("FH", "FW"),
-    kernel_desc: str | None = None,
-    exact: bool = True,
-) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int]]:
+def _geometry(op: str, x_shape: tuple[int, ...], kh: int, kw: int, stride: Any, pad: Any,
+              ksyms: tuple[str, str] = ("FH", "FW"), kernel_desc: str | None = None,
+              exact: bool = True) -> tuple[Pair, Pair, Pair]:  # fmt: skip
     """Validated ``(stride pair, pad pair, (OH, OW))`` for windows of ``kh x kw`` on ``x``."""
     _check_4d(op, "the input x", x_shape, "(N, C, H, W)")
     sh, sw = _pair(op, "stride", stride, 1)
@@ -330,9 +263,8 @@ def im2col(x: Any, kh: int, kw: int, stride: Any = 1, pad: Any = 0) -> Any:
     return _im2col_cols(x, kh, kw, stride2, pad2, (oh, ow)).reshape(c * kh * kw, oh * ow * n)
 
 
-def col2im(
-    col: Any, x_shape: tuple[int, ...], kh: int, kw: int, stride: Any = 1, pad: Any = 0
-) -> Any:
+def col2im(col: Any, x_shape: tuple[int, ...], kh: int, kw: int, stride: Any = 1,
+           pad: Any = 0) -> Any:  # fmt: skip
     """The adjoint of :func:`im2col`: sum every column entry back onto the pixel it came from.
 
     ``col`` has shape ``(C*kh*kw, OH*OW*N)``; the result has ``x_shape`` (N, C, H, W). This is
@@ -380,14 +312,13 @@ def _as_matrix(dout: Any) -> Any:
     return xp.ascontiguousarray(_batch_last(dout)).reshape(dout.shape[1], -1)
 
 
-def _from_matrix(out: Any, n: int, out_hw: tuple[int, int]) -> Any:
+def _from_matrix(out: Any, n: int, out_hw: Pair) -> Any:
     """The (FN, OH*OW*N) product as an (N, FN, OH, OW) array: a view, batch last in memory."""
     return out.reshape(out.shape[0], *out_hw, n).transpose(3, 0, 1, 2)
 
 
-def _conv_forward(
-    x: Any, W: Any, stride: Any, pad: Any, out_hw: Any, col: Any = None, buffers: Any = None
-) -> Any:
+def _conv_forward(x: Any, W: Any, stride: Any, pad: Any, out_hw: Any, col: Any = None,
+                  buffers: Any = None) -> Any:  # fmt: skip
     """``(W2 @ col, col)`` with ``W2 = W.reshape(FN, -1)``, ``col = im2col(x)`` (given or made)."""
     fn, c, fh, fw = W.shape
     if col is None:
@@ -577,52 +508,42 @@ class _Pool2d(Function):
 
     Non-overlapping windows without padding (``stride`` = the window, the book's 2x2 pooling)
     take a fast path: the ``kh*kw`` strided views of :func:`_tiles`, combined elementwise, with
-    no window array at all. Other windows go through :func:`_pool_windows`.
+    no window array at all. Other windows go through im2col's window array ``(C, k, OH, OW, N)``
+    (``k = kh*kw``) and col2im. Either way the output is batch-last in memory, like a conv's.
     """
 
     name = "pool2d"
     differentiable_backward = True
 
-    def __init__(
-        self,
-        pool_h: int,
-        pool_w: int | None = None,
-        stride: Any = None,
-        pad: Any = 0,
-        *,
-        exact: bool = True,
-    ):
-        self.kh, self.kw = _pair(
-            self.name, "pool size", (pool_h, pool_h if pool_w is None else pool_w), 1
-        )
-        self.stride = (
-            (self.kh, self.kw) if stride is None else _pair(self.name, "stride", stride, 1)
-        )
+    def __init__(self, pool_h: int, pool_w: Any = None, stride: Any = None, pad: Any = 0, *,
+                 exact: bool = True):  # fmt: skip
+        pool_w = pool_h if pool_w is None else pool_w
+        self.kh, self.kw = _pair(self.name, "pool size", (pool_h, pool_w), 1)
+        window = (self.kh, self.kw)
+        self.stride = window if stride is None else _pair(self.name, "stride", stride, 1)
         self.pad = _pair(self.name, "pad", pad, 0)
         self.exact = bool(exact)
-        self.tiled = self.stride == (self.kh, self.kw) and self.pad == (0, 0)
+        self.tiled = self.stride == window and self.pad == (0, 0)
+        if self.name == "max_pool2d" and (self.pad[0] >= self.kh or self.pad[1] >= self.kw):
+            raise ValueError(
+                f"{self.name}: pad {pad} must be smaller than the pool size {window} "
+                "(a window of padding only has no maximum)"
+            )
 
     def _setup(self, x: Any) -> bool:
         """Check ``x`` and set ``x_shape`` and ``out_hw``; True when the fast path applies."""
-        _, _, (oh, ow) = _geometry(
-            self.name,
-            x.shape,
-            self.kh,
-            self.kw,
-            self.stride,
-            self.pad,
-            ksyms=("pool_h", "pool_w"),
-            kernel_desc=f"pool {self.kh}x{self.kw}",
-            exact=self.exact,
-        )
-        self.x_shape, self.out_hw = tuple(x.shape), (oh, ow)
+        desc = f"pool {self.kh}x{self.kw}"
+        shape, syms = x.shape, ("pool_h", "pool_w")
+        _, _, self.out_hw = _geometry(self.name, shape, self.kh, self.kw, self.stride, self.pad,
+                                      ksyms=syms, kernel_desc=desc, exact=self.exact)  # fmt: skip
+        self.x_shape = tuple(shape)
         return self.tiled and x.dtype.kind == "f"
 
-    def _windows(self, x: Any, fill: Any) -> Any:
-        """Windows of ``x`` as (N, C, kh*kw, OH, OW) (the general path)."""
-        n, c = x.shape[:2]
-        col = _pool_windows(x, self.kh, self.kw, self.stride, self.pad, self.out_hw, fill)
-        return col.reshape(n, c, self.kh * self.kw, *self.out_hw)
+    def _windows(self, x: Any, fill: Any = 0) -> Any:
+        """Windows of ``x`` as (C, kh*kw, OH, OW, N) (the general path), padded with ``fill``."""
+        geometry = (self.stride, self.pad, self.out_hw)
+        col = _im2col_cols(x, self.kh, self.kw, *geometry, fill=fill)
+        return col.reshape(x.shape[1], self.kh * self.kw, *self.out_hw, x.shape[0])
 
     def _tiles(self, x: Any) -> list[Any]:
         return _tiles(x, self.kh, self.kw, self.out_hw)
@@ -644,9 +565,10 @@ class _Pool2d(Function):
             )
 
     def _col2im(self, dcol: Any) -> Any:
-        n, c = self.x_shape[:2]
-        dcol = dcol.reshape(n, c, self.kh, self.kw, *self.out_hw)
-        return _pool_unwindows(dcol, self.x_shape, self.stride, self.pad)
+        """The adjoint of :meth:`_windows`: dcol (C, k, OH, OW, N) (may be broadcast) -> dx."""
+        c, n = self.x_shape[1], self.x_shape[0]
+        dcol = dcol.reshape(c, self.kh, self.kw, *self.out_hw, n)
+        return _col2im_cols(dcol, self.x_shape, self.stride, self.pad)
 
     def _gather(self, g: Any) -> Any:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -704,22 +626,6 @@ class MaxPool2d(_Pool2d):
 
     name = "max_pool2d"
 
-    def __init__(
-        self,
-        pool_h: int,
-        pool_w: int | None = None,
-        stride: Any = None,
-        pad: Any = 0,
-        *,
-        exact: bool = True,
-    ):
-        super().__init__(pool_h, pool_w, stride, pad, exact=exact)
-        if self.pad[0] >= self.kh or self.pad[1] >= self.kw:
-            raise ValueError(
-                f"{self.name}: pad {pad} must be smaller than the pool size "
-                f"{(self.kh, self.kw)} (a window of padding only has no maximum)"
-            )
-
     def forward(self, x: Any) -> Any:
         xp = get_array_module(x)
         self.x, self.share = x, None
@@ -732,17 +638,17 @@ class MaxPool2d(_Pool2d):
             return out
         fill = -xp.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
         col = self._windows(x, fill)
-        out = col.max(axis=2)
-        self.share = self._split(col == out[:, :, None], x.dtype)
-        return out
+        out = col.max(axis=1)  # (C, OH, OW, N)
+        self.share = self._split(col == out[:, None], x.dtype)
+        return out.transpose(3, 0, 1, 2)
 
     @staticmethod
     def _split(winners: Any, dtype: Any) -> Any:
-        """Each window entry's share of ``dout``, from ``winners`` (N, C, kh*kw, OH, OW): 1 for
-        the maximum, ``1/k`` each for a k-way tie, 0 elsewhere."""
+        """Each window entry's share of ``dout``, from ``winners`` (C, k, OH, OW, N): 1 for the
+        maximum, ``1/k`` each for a k-way tie, 0 elsewhere."""
         dtype = dtype if np.dtype(dtype).kind == "f" else np.float64
         share = winners.astype(dtype)
-        counts = winners.sum(axis=2, keepdims=True)
+        counts = winners.sum(axis=1, keepdims=True)
         if bool((counts > 1).any()):  # ties: split dout equally among the tied maxima
             share /= counts.astype(dtype)
         return share
@@ -750,7 +656,7 @@ class MaxPool2d(_Pool2d):
     def backward(self, dout: Any) -> Any:
         self._check_dout(dout)
         if self.share is not None:
-            return self._col2im(self.share * dout[:, :, None])
+            return self._col2im(self.share * _batch_last(dout)[:, None])
         # Fast path: which tile holds each window's maximum, recomputed from x and out (cheaper
         # than storing it); ties split dout equally, as in _split. Float masks: a product with
         # a bool array casts in a slow buffered loop.
@@ -772,12 +678,13 @@ class MaxPool2d(_Pool2d):
     def kink_state(self) -> Any:
         if self.share is None:
             xp = get_array_module(self.out)
-            winners = xp.stack([tile == self.out for tile in self._tiles(self.x)], axis=2)
-            return self._split(winners, self.x.dtype)
+            tiles = [_batch_last(tile == self.out) for tile in self._tiles(self.x)]
+            return self._split(xp.stack(tiles, axis=1), self.x.dtype)
         return self.share
 
     def _gather(self, g: Any) -> Any:
-        return (self._windows(g, 0) * self.kink_state()).sum(axis=2)
+        self._setup(g)
+        return (self._windows(g) * self.kink_state()).sum(axis=1).transpose(3, 0, 1, 2)
 
 
 class AvgPool2d(_Pool2d):
@@ -806,7 +713,7 @@ class AvgPool2d(_Pool2d):
     def _gather(self, g: Any) -> Any:
         """The mean of every window of ``g`` (the forward, and the adjoint of backward)."""
         if not self._setup(g):
-            return self._windows(g, 0).mean(axis=2)
+            return self._windows(g).mean(axis=1).transpose(3, 0, 1, 2)
         tiles = self._tiles(g)
         out = tiles[0].copy(order="K")
         for tile in tiles[1:]:
@@ -822,12 +729,10 @@ class AvgPool2d(_Pool2d):
             for dx_tile in self._tiles(dx):
                 dx_tile[...] = share
             return dx
-        n, c = self.x_shape[:2]
-        # A broadcast view: the adjoint reads it offset by offset, no (N, C, k, OH, OW) copy.
-        dcol = get_array_module(dout).broadcast_to(
-            share.reshape(n, c, 1, 1, *self.out_hw), (n, c, self.kh, self.kw, *self.out_hw)
-        )
-        return _pool_unwindows(dcol, self.x_shape, self.stride, self.pad)
+        # A broadcast view: col2im reads it offset by offset, no (C, k, OH, OW, N) copy.
+        c, n = self.x_shape[1], self.x_shape[0]
+        shape = (c, self.kh * self.kw, *self.out_hw, n)
+        return self._col2im(get_array_module(dout).broadcast_to(_batch_last(share)[:, None], shape))
 
 
 # --------------------------------------------------------------------------- lowercase API
@@ -844,26 +749,20 @@ def conv2d(
     return op(x, W) if b is None else op(x, W, b)
 
 
-def _kernel(op: str, kernel: Any) -> tuple[int, int]:
-    return _pair(op, "kernel", kernel, 1)
-
-
-def max_pool2d(
-    x: Any, kernel: Any, stride: Any = None, pad: Any = 0, *, exact: bool = True
-) -> Tensor:
+def max_pool2d(x: Any, kernel: Any, stride: Any = None, pad: Any = 0, *,
+               exact: bool = True) -> Tensor:  # fmt: skip
     """Max pooling with a ``kernel`` (int or (h, w)) window; ``stride`` defaults to ``kernel``.
 
     See :class:`MaxPool2d` (ties share the gradient equally).
     """
-    kh, kw = _kernel("max_pool2d", kernel)
+    kh, kw = _pair("max_pool2d", "kernel", kernel, 1)
     return MaxPool2d(kh, kw, stride, pad, exact=exact)(x)
 
 
-def avg_pool2d(
-    x: Any, kernel: Any, stride: Any = None, pad: Any = 0, *, exact: bool = True
-) -> Tensor:
+def avg_pool2d(x: Any, kernel: Any, stride: Any = None, pad: Any = 0, *,
+               exact: bool = True) -> Tensor:  # fmt: skip
     """Average pooling with a ``kernel`` (int or (h, w)) window; ``stride`` defaults to
     ``kernel``. See :class:`AvgPool2d`.
     """
-    kh, kw = _kernel("avg_pool2d", kernel)
+    kh, kw = _pair("avg_pool2d", "kernel", kernel, 1)
     return AvgPool2d(kh, kw, stride, pad, exact=exact)(x)
