@@ -115,6 +115,10 @@ EN: dict[str, str] = {
         "{grad} disagrees with the numerical gradient: relative error {rel:.3g}, worst at "
         "{index} (yours {a:.6g}, numerical {n:.6g})"
     ),
+    "grad_matches_reference": (
+        "{grad} disagrees with your forward but is the gradient of chainrule's {ref}: "
+        "backward is right, fix forward"
+    ),
     "numeric_failed": "the numerical gradient could not be computed: forward raised {exc}: {msg}",
     "internal": "chainrule check could not finish {cls}: {exc}: {msg} (please report this)",
 }
@@ -217,6 +221,10 @@ ZH: dict[str, str] = {
         "{grad} 与数值梯度不一致：相对误差 {rel:.3g}，最差处在 {index}"
         "（你的是 {a:.6g}，数值梯度是 {n:.6g}）"
     ),
+    "grad_matches_reference": (
+        "{grad} 与你的 forward 不一致，但它正是 chainrule 的 {ref} 的梯度：backward 是对的，"
+        "要改的是 forward"
+    ),
     "numeric_failed": "无法计算数值梯度：forward 抛出了 {exc}：{msg}",
     "internal": "chainrule check 未能检查完 {cls}：{exc}：{msg}（请报告这个问题）",
 }
@@ -228,8 +236,8 @@ HOW = {
 }
 
 WORDS = {
-    "en": {"warning": "warning", "error": "error", "note": "note", "traceback": "traceback"},
-    "zh": {"warning": "警告", "error": "错误", "note": "提示", "traceback": "出错位置"},
+    "en": {"warning": "warning: ", "error": "error: ", "note": "note: "},
+    "zh": {"warning": "警告：", "error": "错误：", "note": "提示："},
 }
 
 LANGS = {"en": EN, "zh": ZH}

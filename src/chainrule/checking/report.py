@@ -89,7 +89,7 @@ class LayerReport:
         lang = lang or self.lang
         out = []
         for d in self.diagnoses:
-            out.append(f"  {WORDS[lang][d.severity]}: {d.message(lang)}")
+            out.append(f"  {WORDS[lang][d.severity]}{d.message(lang)}")
             if d.traceback:
                 out.extend("      " + t for t in d.traceback.rstrip("\n").splitlines())
         return out

@@ -44,6 +44,7 @@ class _Check:
         self.cls, self.spec, self.file = cls, spec, learner_file
         self.diagnoses: list[Diagnosis] = []
         self.usable = True
+        self.forward_wrong = False
         self.gradients: list[GradientResult] = []
         first = next(iter(spec.inputs.values()), None)
         self.batch = int(first.shape[0]) if isinstance(first, np.ndarray) and first.ndim else None
@@ -105,7 +106,10 @@ class _Check:
             self.add(Diagnosis("forward_constant", args={"value": repr(out), "shape": shape}))
             return np.zeros(np.shape(want))
         if want is not None:
-            self.add(diagnose.forward_diagnosis(self.spec, out, want, self.spec.inputs, self.batch))
+            d = diagnose.forward_diagnosis(self.spec, out, want, self.spec.inputs, self.batch)
+            self.forward_wrong = d is not None and d.severity == "error"
+            self.add(d)
+        self.out = out
         again = self.forward({k: _copy(v) for k, v in self.spec.inputs.items()})
         if not diagnose._close(np.asarray(again, float), np.asarray(out, float), 1e-12):
             self.add(Diagnosis("forward_nondeterministic"))
@@ -206,7 +210,21 @@ class _Check:
         for t in report.tensors:
             result = next(r for r in self.gradients if r.name == t.name)
             result.rel_error, result.kinks = t.rel_error, len(t.kink_crossings)
-        self.diagnose_values(report, analytic, numerical)
+        self.diagnose_values(report, analytic, numerical, self.reference_gradients(arrays))
+
+    def reference_gradients(self, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """When forward is wrong: the numerical gradients of chainrule's layer, to tell the
+        learner whether backward is right for the operation that forward should compute."""
+        ref = self.spec.reference
+        if not self.forward_wrong or ref is None:
+            return {}
+        inputs, dout, out = self.spec.inputs, self.dout, self.out
+
+        def f() -> float:
+            with loading.learner_code():
+                return float((np.asarray(ref(self.layer, inputs, out), np.float64) * dout).sum())
+
+        return {k: numerical_gradient(lambda _: f(), x) for k, x in arrays.items()}
 
     def objective(self) -> tuple[Callable[[], float], Callable[[], Any] | None]:
         """``f() = sum(forward(inputs) * dout)``, and the kink probe of chainrule's twin."""
@@ -224,7 +242,9 @@ class _Check:
             probe = lambda: [("kink", np.array(twin.kink_state(), copy=True))]  # noqa: E731
         return f, probe
 
-    def diagnose_values(self, report: Any, analytic: dict, numerical: dict) -> None:
+    def diagnose_values(
+        self, report: Any, analytic: dict, numerical: dict, reference: dict
+    ) -> None:
         failing = [t for t in report.tensors if not t.ok]
         inputs = {k: analytic[k] for k in analytic if k[1:] in self.spec.inputs}
         swapped = diagnose.swapped_pairs(inputs, {k: numerical[k] for k in inputs})
@@ -234,6 +254,10 @@ class _Check:
             named |= {g, h}
         for t in failing:
             if t.name in named:
+                continue
+            if t.name in reference and diagnose._close(analytic[t.name], reference[t.name]):
+                args = {"grad": t.name, "ref": self.spec.book_name}
+                self.add(Diagnosis("grad_matches_reference", "note", args, gradient=t.name))
                 continue
             valid = np.ones(t.shape, bool)
             for index, _ in t.kink_crossings:

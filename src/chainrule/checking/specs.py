@@ -309,14 +309,18 @@ def _required(p: inspect.Parameter) -> bool:
 
 
 def spec_for(cls: type, rng: np.random.Generator) -> Spec | None:
-    """Declared inputs first, then the book's name, then a guess; ``None`` when nothing fits."""
+    """The book's layer of that name (on the declared inputs, if any), else the declared
+    inputs, else a guess; ``None`` when nothing fits."""
     declared = declared_spec(cls, rng)
-    if declared is not None:
-        return declared
     name = book_name(cls)
-    if name is not None:
-        return _book_specs()[name](rng)
-    return guessed_spec(cls, rng)
+    if name is None:
+        return declared if declared is not None else guessed_spec(cls, rng)
+    spec = _book_specs()[name](rng)
+    if declared is not None:  # a book layer on inputs of the learner's choosing
+        spec.inputs = declared.inputs
+        if getattr(cls, "check_init", None) is not None:
+            spec.init_args, spec.init_kwargs = (), declared.init_kwargs
+    return spec
 
 
 def checkable(

@@ -1,3 +1,4 @@
+# ruff: noqa
 # The book's layers (Deep Learning from Scratch, chapters 5-7), written the book's way.
 # `chainrule check` must pass every one of them.
 import numpy as np
