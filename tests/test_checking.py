@@ -60,6 +60,7 @@ BUGS = [
     ("seed_sigmoid_no_out", "state_missing", None),
     ("seed_softmax_self_x", "state_missing", None),
     ("seed_affine_no_return", "backward_none", None),
+    ("mul_forward_no_return", "forward_none", None),
     ("affine_db_not_summed", "shape_batch_sum", "db"),
     ("affine_dW_transposed", "shape_transposed", "dW"),
     ("affine_dx_summed", "shape_summed_batch", "dx"),
@@ -312,3 +313,39 @@ def test_every_message_exists_in_both_languages() -> None:
     with pytest.raises(ValueError, match="'en' or 'zh'"):
         render("forward_none", {}, "fr")
     assert Diagnosis("grad_sign", args={"grad": "dW"}).to_dict("zh")["message"].startswith("dW")
+
+
+def test_loss_summed_over_the_batch_is_a_note_not_a_failure() -> None:
+    class IdentityWithLoss:
+        def forward(self, x, t):
+            self.d = x - t
+            return 0.5 * np.sum(self.d**2)  # the book's sum of squares: no / N
+
+        def backward(self, dout=1):
+            return self.d * dout
+
+    report = check_layer(IdentityWithLoss)
+    assert report.status == "PASS" and codes(report, "note") == {"forward_factor_batch"}
+
+
+def test_a_layer_that_exits_or_returns_odd_things_is_reported() -> None:
+    class Exits:
+        check_inputs = {"x": (2, 2)}  # noqa: RUF012
+
+        def forward(self, x):
+            raise SystemExit(3)
+
+        def backward(self, dout):
+            return dout
+
+    class Sigmoid:
+        def forward(self, x):
+            return "hello"
+
+        def backward(self, dout):
+            return "bye"
+
+    report = check_layer(Exits)
+    assert report.status == "FAIL" and codes(report) == {"forward_raised"}
+    assert "SystemExit" in report.diagnoses[0].traceback
+    assert codes(check_layer(Sigmoid)) == {"forward_constant", "backward_constant"}

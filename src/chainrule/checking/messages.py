@@ -57,8 +57,8 @@ EN: dict[str, str] = {
     ),
     "backward_none": "backward returned None: did you forget `return dx`?",
     "backward_constant": (
-        "backward returned {value} instead of {grad}, an array of shape {shape}: "
-        "a placeholder `return 0` left in place of `return dx`?"
+        "backward gave {grad} = {value} instead of an array of shape {shape}: "
+        "a placeholder (`return 0`) left where the gradient belongs?"
     ),
     "wrong_count": (
         "backward returned {got} value(s), but forward takes {want} input(s) with a "
@@ -168,8 +168,8 @@ ZH: dict[str, str] = {
     ),
     "backward_none": "backward 返回了 None：是不是忘了写 `return dx`？",
     "backward_constant": (
-        "backward 返回了 {value}，而不是形状为 {shape} 的 {grad}：是不是把占位用的 `return 0` "
-        "留在了 `return dx` 的位置？"
+        "backward 给出的 {grad} 是 {value}，而不是形状为 {shape} 的数组：是不是把占位用的 "
+        "`return 0` 留在了梯度应在的位置？"
     ),
     "wrong_count": (
         "backward 返回了 {got} 个值，但 forward 有 {want} 个需要梯度的输入（{names}）："

@@ -59,7 +59,9 @@ class _Check:
         try:
             with loading.learner_code():
                 return fn(*args, **kwargs)
-        except Exception as e:
+        except BaseException as e:  # sys.exit() in a layer is the learner's too
+            if isinstance(e, KeyboardInterrupt):
+                raise
             method = code.split("_")[0]
             d = None
             if method in ("forward", "backward") and hasattr(self, "layer"):
@@ -136,6 +138,8 @@ class _Check:
             return {}
         if isinstance(returned, (tuple, list)) and len(returned) == 1 and len(names) == 1:
             returned = returned[0]
+        if isinstance(returned, list) and len(names) == 1:
+            returned = np.asarray(returned)  # a nested list is one gradient, not several
         values = list(returned) if isinstance(returned, (tuple, list)) else [returned]
         if len(values) != len(names):
             self.add(
