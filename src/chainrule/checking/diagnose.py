@@ -190,8 +190,12 @@ def missing_state(instance: Any, method_name: str, exc: BaseException) -> Diagno
     cls = type(instance)
     state = vars(instance)
     reads = _self_attributes(getattr(cls, method_name), stored=False)
-    if not reads and isinstance(exc, AttributeError) and getattr(exc, "obj", None) is instance:
-        reads = [exc.name]  # no source to read (typed at a prompt): trust the exception
+    if not reads:  # no source to read (typed at a prompt): go by the exception
+        if isinstance(exc, AttributeError) and getattr(exc, "obj", None) is instance:
+            reads = [exc.name]
+        elif "NoneType" in str(exc):
+            nones = [k for k, v in state.items() if v is None]
+            reads = nones if len(nones) == 1 else []
     for attr in reads:
         if hasattr(cls, attr):  # a method, property or class constant
             continue

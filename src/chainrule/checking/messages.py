@@ -53,7 +53,7 @@ EN: dict[str, str] = {
     "backward_raised": "backward raised {exc}: {msg}",
     "state_missing": (
         "{method} uses self.{attr}, which is {how} at that point: forward never saved it. "
-        "Store it in forward (self.{attr} = ...); forward stores {stored}."
+        "Store it in forward (self.{attr} = ...); {stored}"
     ),
     "backward_none": "backward returned None: did you forget `return dx`?",
     "backward_constant": (
@@ -164,7 +164,7 @@ ZH: dict[str, str] = {
     "backward_raised": "backward 抛出了 {exc}：{msg}",
     "state_missing": (
         "{method} 用到了 self.{attr}，但此时它{how}：forward 没有保存它。请在 forward 中保存"
-        "（self.{attr} = ...）；forward 保存的是 {stored}。"
+        "（self.{attr} = ...）；{stored}"
     ),
     "backward_none": "backward 返回了 None：是不是忘了写 `return dx`？",
     "backward_constant": (
@@ -231,8 +231,14 @@ ZH: dict[str, str] = {
 
 #: How a missing attribute is described in the state_missing sentence.
 HOW = {
-    "en": {"None": "still None", "missing": "not set at all", "nothing": "nothing"},
-    "zh": {"None": "仍然是 None", "missing": "根本不存在", "nothing": "什么也没有"},
+    "en": {"None": "still None", "missing": "not set at all"},
+    "zh": {"None": "仍然是 None", "missing": "根本不存在"},
+}
+
+#: What forward does store: (some attributes, none).
+STORED = {
+    "en": ("forward stores {}.", "forward stores nothing."),
+    "zh": ("forward 保存的是 {}。", "forward 什么也没有保存。"),
 }
 
 WORDS = {
@@ -256,6 +262,6 @@ def render(code: str, args: dict[str, Any], lang: str = "en") -> str:
     args = dict(args)
     if code == "state_missing":
         args["how"] = HOW[lang].get(args.get("how", ""), args.get("how", ""))
-        if not args.get("stored"):
-            args["stored"] = HOW[lang]["nothing"]
+        some, none = STORED[lang]
+        args["stored"] = some.format(args["stored"]) if args.get("stored") else none
     return LANGS[lang][code].format(**args)
