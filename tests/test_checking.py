@@ -63,6 +63,7 @@ BUGS = [
     ("mul_forward_no_return", "forward_none", None),
     ("affine_db_not_summed", "shape_batch_sum", "db"),
     ("affine_dW_transposed", "shape_transposed", "dW"),
+    ("conv_db_not_summed", "shape_batch_sum", "db"),
     ("affine_dx_summed", "shape_summed_batch", "dx"),
     ("affine_db_missing", "param_grad_missing", "db"),
     ("softmax_no_batch_div", "grad_factor_batch_big", "dx"),
@@ -349,3 +350,16 @@ def test_a_layer_that_exits_or_returns_odd_things_is_reported() -> None:
     assert report.status == "FAIL" and codes(report) == {"forward_raised"}
     assert "SystemExit" in report.diagnoses[0].traceback
     assert codes(check_layer(Sigmoid)) == {"forward_constant", "backward_constant"}
+
+
+def test_a_layer_that_never_returns_is_stopped(tmp_path: Path) -> None:
+    path = tmp_path / "loop.py"
+    path.write_text(
+        "class Relu:\n"
+        "    def forward(self, x):\n        while True:\n            pass\n"
+        "    def backward(self, dout):\n        return dout\n"
+    )
+    (report,) = check_file(path, timeout=0.5)
+    assert report.status == "FAIL" and codes(report) == {"timeout"}
+    assert "line 3, in forward" in report.diagnoses[0].traceback
+    assert "chainrule" not in report.diagnoses[0].traceback

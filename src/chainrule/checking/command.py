@@ -33,6 +33,9 @@ def build_parser(prog: str = "chainrule check") -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the reports as JSON")
     p.add_argument("--lang", choices=("en", "zh"), default="en", help="language of the messages")
     p.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default 0)")
+    p.add_argument(
+        "--timeout", type=float, default=60.0, help="seconds allowed per class (default 60)"
+    )
     return p
 
 
@@ -51,7 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; returns the exit status (never raises on the learner's behalf)."""
     args = build_parser().parse_args(argv)
     try:
-        reports = check_file(args.file, lang=args.lang, seed=args.seed)
+        reports = check_file(args.file, lang=args.lang, seed=args.seed, timeout=args.timeout)
     except Exception as e:  # a bug of ours, said in one line
         print(f"chainrule check: internal error: {type(e).__name__}: {e}", file=sys.stderr)
         return 1

@@ -42,8 +42,8 @@ def shape_diagnosis(
 ) -> Diagnosis:
     """Why ``grad`` has shape ``got`` where ``param`` has shape ``expected``."""
     args = {"grad": grad, "param": param, "got": str(got), "expected": str(expected)}
-    if batch is not None and got == (batch, *expected):
-        code = "shape_batch_sum"
+    if len(got) > len(expected) and got[len(got) - len(expected) :] == expected:
+        code = "shape_batch_sum"  # extra leading axes: the batch (and positions) not summed
     elif batch is not None and expected[:1] == (batch,) and got == expected[1:]:
         code = "shape_summed_batch"
     elif len(got) >= 2 and got == expected[::-1]:

@@ -28,7 +28,7 @@ _CHAINRULE_DIR = str(Path(__file__).resolve().parents[1])
 _counter = itertools.count()
 
 
-def trimmed_traceback(exc: BaseException, learner_file: str | None) -> str:
+def trimmed_traceback(exc: BaseException, learner_file: str | None, last: bool = True) -> str:
     """The traceback of ``exc`` keeping only the learner's frames.
 
     Frames in ``learner_file`` are kept; without one (or when none is there), every frame
@@ -44,7 +44,8 @@ def trimmed_traceback(exc: BaseException, learner_file: str | None) -> str:
             if not f.filename.startswith(_CHAINRULE_DIR) and not f.filename.startswith("<frozen")
         ]
     lines = traceback.format_list(mine)
-    lines += traceback.format_exception_only(type(exc), exc)
+    if last:  # the exception itself (not for our own timeout: the frames say where it was)
+        lines += traceback.format_exception_only(type(exc), exc)
     return "".join(lines)
 
 

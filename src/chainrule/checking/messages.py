@@ -27,6 +27,7 @@ EN: dict[str, str] = {
         "forward returned {value} instead of an array of shape {shape}: "
         "a placeholder `return 0` left in place of `return out`?"
     ),
+    "forward_not_array": "forward returned {value}, not an array of numbers",
     "forward_shape": "forward returned shape {got}, but chainrule's {ref} gives {expected}",
     "forward_wrong_op": "forward computes {got_op}, but {ref}'s forward is {want_op}",
     "forward_sign": "forward returns minus what chainrule's {ref} returns: a sign is flipped",
@@ -119,6 +120,7 @@ EN: dict[str, str] = {
         "{grad} disagrees with your forward but is the gradient of chainrule's {ref}: "
         "backward is right, fix forward"
     ),
+    "timeout": "{method} was still running after {seconds:g} s: an endless loop?",
     "numeric_failed": "the numerical gradient could not be computed: forward raised {exc}: {msg}",
     "internal": "chainrule check could not finish {cls}: {exc}: {msg} (please report this)",
 }
@@ -140,6 +142,7 @@ ZH: dict[str, str] = {
         "forward 返回了 {value}，而不是形状为 {shape} 的数组：是不是把占位用的 `return 0` "
         "留在了 `return out` 的位置？"
     ),
+    "forward_not_array": "forward 返回了 {value}，而不是由数值组成的数组",
     "forward_shape": "forward 返回的形状是 {got}，而 chainrule 的 {ref} 给出的是 {expected}",
     "forward_wrong_op": "forward 计算的是 {got_op}，但 {ref} 的正向传播应该是 {want_op}",
     "forward_sign": "forward 的结果是 chainrule 的 {ref} 的相反数：符号反了",
@@ -225,6 +228,7 @@ ZH: dict[str, str] = {
         "{grad} 与你的 forward 不一致，但它正是 chainrule 的 {ref} 的梯度：backward 是对的，"
         "要改的是 forward"
     ),
+    "timeout": "{method} 运行了 {seconds:g} 秒仍未结束：是不是陷入了死循环？",
     "numeric_failed": "无法计算数值梯度：forward 抛出了 {exc}：{msg}",
     "internal": "chainrule check 未能检查完 {cls}：{exc}：{msg}（请报告这个问题）",
 }

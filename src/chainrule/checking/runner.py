@@ -10,6 +10,8 @@ with ``np.random.rand``, as the book's does, draws the same mask every time and 
 from __future__ import annotations
 
 import contextlib
+import signal
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,39 @@ from chainrule.checking.specs import Spec, book_name, spec_for
 from chainrule.gradcheck import compare, numerical_gradient
 
 _FORWARD_SEED = 12345
+
+
+class LayerTimeout(Exception):
+    """The learner's layer ran past the time limit (an endless loop, a huge array)."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        super().__init__(f"still running after {seconds:g} s")
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float | None) -> Iterator[None]:
+    """Raise :class:`LayerTimeout` inside whatever runs after ``seconds`` (POSIX main thread
+    only; elsewhere, or with ``None``, no limit)."""
+    usable = (
+        seconds is not None
+        and hasattr(signal, "setitimer")
+        and threading.current_thread() is threading.main_thread()
+    )
+    if not usable:
+        yield
+        return
+
+    def expire(signum: int, frame: Any) -> None:
+        raise LayerTimeout(seconds)
+
+    old = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
 
 
 class _Failed(Exception):
@@ -64,10 +99,12 @@ class _Check:
                 raise
             method = code.split("_")[0]
             d = None
-            if method in ("forward", "backward") and hasattr(self, "layer"):
+            if isinstance(e, LayerTimeout):
+                d = Diagnosis("timeout", args={"method": method, "seconds": e.seconds})
+            elif method in ("forward", "backward") and hasattr(self, "layer"):
                 d = diagnose.missing_state(self.layer, method, e)
             d = d or Diagnosis(code, args={"cls": self.cls.__name__, **loading.exception_args(e)})
-            d.traceback = loading.trimmed_traceback(e, self.file)
+            d.traceback = loading.trimmed_traceback(e, self.file, not isinstance(e, LayerTimeout))
             if code == "init_raised":
                 d.args["args"] = ", ".join(_arg_names(self.spec))
             self.add(d)
@@ -94,29 +131,42 @@ class _Check:
         for name, v in given.items():
             if isinstance(v, np.ndarray) and not np.array_equal(v, self.spec.inputs[name]):
                 self.add(Diagnosis("forward_mutates_input", "warning", {"name": name}))
-        want = None
-        if self.spec.reference is not None:
-            with loading.learner_code():
-                want = self.spec.reference(self.layer, self.spec.inputs, out)
-        if out is None:
+        want = self.reference(out)
+        numeric = _numeric(out)
+        if out is None or numeric is None or (numeric.ndim == 0 and np.ndim(want) > 0):
             self.usable = False  # nothing to differentiate numerically
-            self.add(Diagnosis("forward_none"))
-            return None if want is None else np.zeros(np.shape(want))
-        if want is not None and np.ndim(out) == 0 and np.ndim(want) > 0:
-            shape = str(np.shape(want))
-            self.usable = False
-            self.add(Diagnosis("forward_constant", args={"value": repr(out), "shape": shape}))
+            if out is None:
+                self.add(Diagnosis("forward_none"))
+            elif want is None:
+                self.add(Diagnosis("forward_not_array", args={"value": loading.describe(out)}))
+                raise _Failed
+            else:
+                shape = str(np.shape(want))
+                self.add(Diagnosis("forward_constant", args={"value": repr(out), "shape": shape}))
+            if want is None:
+                raise _Failed
             return np.zeros(np.shape(want))
         if want is not None:
-            d = diagnose.forward_diagnosis(self.spec, out, want, self.spec.inputs, self.batch)
+            d = diagnose.forward_diagnosis(self.spec, numeric, want, self.spec.inputs, self.batch)
             self.forward_wrong = d is not None and d.severity == "error"
             self.add(d)
         self.out = out
-        again = self.forward({k: _copy(v) for k, v in self.spec.inputs.items()})
-        if not diagnose._close(np.asarray(again, float), np.asarray(out, float), 1e-12):
+        again = _numeric(self.forward({k: _copy(v) for k, v in self.spec.inputs.items()}))
+        if again is None or not diagnose._close(again, numeric, 1e-12):
             self.add(Diagnosis("forward_nondeterministic"))
             raise _Failed
         return out
+
+    def reference(self, out: Any) -> Any:
+        """chainrule's output for these inputs (``None`` when there is no reference, or the
+        learner's output is too odd for it to apply)."""
+        if self.spec.reference is None:
+            return None
+        try:
+            with loading.learner_code():
+                return np.asarray(self.spec.reference(self.layer, self.spec.inputs, out))
+        except Exception:
+            return None
 
     def run_backward(self, out: Any) -> dict[str, Any]:
         """Backward under a random ``dout`` (1 for a loss); the returned gradients by name."""
@@ -273,6 +323,16 @@ class _Check:
             )
 
 
+def _numeric(v: Any) -> np.ndarray | None:
+    """``v`` as a float64 array, or ``None`` when it is not numbers (a string, None ...)."""
+    try:
+        with loading.learner_code():
+            a = np.asarray(v, dtype=np.float64)
+    except (TypeError, ValueError):
+        return None
+    return a
+
+
 def _copy(v: Any) -> Any:
     return v.copy() if isinstance(v, np.ndarray) else v
 
@@ -287,7 +347,12 @@ def _short(v: Any) -> str:
 
 
 def check_layer(
-    layer: Any, *, spec: Spec | None = None, seed: int = 0, lang: str = "en"
+    layer: Any,
+    *,
+    spec: Spec | None = None,
+    seed: int = 0,
+    lang: str = "en",
+    timeout: float | None = None,
 ) -> LayerReport:
     """Check a learner's layer class (or instance): forward against chainrule's layer of the
     same name, every gradient against a float64 numerical one, and name what is wrong.
@@ -316,12 +381,15 @@ def check_layer(
         shapes = ", ".join(f"{k} {v.shape}" for k, v in spec.inputs.items())
         check.add(Diagnosis("guessed_inputs", "note", {"inputs": shapes}))
     try:
-        check.construct(layer)
-        out = check.run_forward()
-        returned = check.run_backward(out)
-        check.compare(check.gradient_pairs(returned))
+        with time_limit(timeout):
+            check.construct(layer)
+            out = check.run_forward()
+            returned = check.run_backward(out)
+            check.compare(check.gradient_pairs(returned))
     except _Failed:
         pass
+    except LayerTimeout as e:  # between two calls of the learner's code
+        check.add(Diagnosis("timeout", args={"method": "check", "seconds": e.seconds}))
     except Exception as e:  # a bug of ours: one line, never a traceback
         args = {"cls": cls.__name__, **loading.exception_args(e)}
         check.add(Diagnosis("internal", args=args))
@@ -335,11 +403,14 @@ def check_layer(
     )
 
 
-def check_file(path: str | Path, lang: str = "en", seed: int = 0) -> list[LayerReport]:
+def check_file(
+    path: str | Path, lang: str = "en", seed: int = 0, timeout: float | None = None
+) -> list[LayerReport]:
     """Load the learner's file and check every layer class in it.
 
     A file that cannot be loaded (missing, a syntax error, an exception while importing) or
     that has no layer class gives one report with status ``"ERROR"``, named after the file.
+    ``timeout`` (seconds per class) stops a layer that runs forever.
     """
     try:
         module = loading.load_module(path)
@@ -350,6 +421,6 @@ def check_file(path: str | Path, lang: str = "en", seed: int = 0) -> list[LayerR
         if not classes:
             d = Diagnosis("no_layers", args={"file": str(path)})
             return [LayerReport(Path(path).name, "ERROR", diagnoses=[d], lang=lang)]
-        return [check_layer(cls, seed=seed, lang=lang) for cls in classes]
+        return [check_layer(c, seed=seed, lang=lang, timeout=timeout) for c in classes]
     finally:
         loading.unload(module)
