@@ -363,3 +363,22 @@ def test_a_layer_that_never_returns_is_stopped(tmp_path: Path) -> None:
     assert report.status == "FAIL" and codes(report) == {"timeout"}
     assert "line 3, in forward" in report.diagnoses[0].traceback
     assert "chainrule" not in report.diagnoses[0].traceback
+
+
+def test_learner_prints_go_to_stderr_and_imports_are_forgotten(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for i, folder in enumerate((tmp_path / "a", tmp_path / "b")):
+        folder.mkdir()
+        (folder / "layers.py").write_text(f"K = {i + 2}.0\nprint('loading layers')\n")
+        (folder / "mine.py").write_text(
+            "from layers import K\n"
+            "class Times:\n"
+            "    check_inputs = {'x': (2, 2)}\n"
+            "    def forward(self, x):\n        print('forward!')\n        return K * x\n"
+            f"    def backward(self, dout):\n        return {i + 2}.0 * dout\n"
+        )
+        assert main([str(folder / "mine.py"), "--json"]) == 0  # each folder's own K
+        captured = capsys.readouterr()
+        assert json.loads(captured.out)["ok"] is True
+        assert "loading layers" in captured.err and "forward!" in captured.err

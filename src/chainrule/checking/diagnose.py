@@ -192,7 +192,7 @@ def missing_state(instance: Any, method_name: str, exc: BaseException) -> Diagno
     reads = _self_attributes(getattr(cls, method_name), stored=False)
     if not reads:  # no source to read (typed at a prompt): go by the exception
         if isinstance(exc, AttributeError) and getattr(exc, "obj", None) is instance:
-            reads = [exc.name]
+            reads = [str(exc.name)]
         elif "NoneType" in str(exc):
             nones = [k for k, v in state.items() if v is None]
             reads = nones if len(nones) == 1 else []

@@ -59,8 +59,14 @@ def _same_file(a: str, b: str) -> bool:
 @contextlib.contextmanager
 def learner_code() -> Iterator[None]:
     """Run learner code quietly: its NumPy and Python warnings are not ours to raise (pytest
-    runs with warnings as errors), and its floating-point complaints are judged by results."""
-    with warnings.catch_warnings(), np.errstate(all="ignore"):
+    runs with warnings as errors), and its floating-point complaints are judged by results.
+    Its prints go to stderr."""
+    # What the learner prints goes to stderr: stdout carries the report (and --json must parse).
+    with (
+        warnings.catch_warnings(),
+        np.errstate(all="ignore"),
+        contextlib.redirect_stdout(sys.stderr),
+    ):
         warnings.simplefilter("ignore")
         yield
 
@@ -125,7 +131,14 @@ def load_module(path: str | Path) -> types.ModuleType:
 
 
 def unload(module: types.ModuleType) -> None:
+    """Forget the learner's module and the modules it imported from its own folder, so that a
+    later check of another folder's ``layers.py`` does not find this one's in the cache."""
     sys.modules.pop(module.__name__, None)
+    folder = Path(str(module.__file__)).resolve().parent
+    for name, m in list(sys.modules.items()):
+        f = getattr(m, "__file__", None)
+        if f and Path(f).resolve().parent == folder:
+            sys.modules.pop(name, None)
 
 
 def layer_classes(module: types.ModuleType) -> list[type]:

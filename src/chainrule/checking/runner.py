@@ -38,20 +38,20 @@ class LayerTimeout(Exception):
 def time_limit(seconds: float | None) -> Iterator[None]:
     """Raise :class:`LayerTimeout` inside whatever runs after ``seconds`` (POSIX main thread
     only; elsewhere, or with ``None``, no limit)."""
-    usable = (
-        seconds is not None
-        and hasattr(signal, "setitimer")
-        and threading.current_thread() is threading.main_thread()
-    )
-    if not usable:
+    if (
+        seconds is None
+        or not hasattr(signal, "setitimer")
+        or threading.current_thread() is not threading.main_thread()
+    ):
         yield
         return
+    limit = float(seconds)
 
     def expire(signum: int, frame: Any) -> None:
-        raise LayerTimeout(seconds)
+        raise LayerTimeout(limit)
 
     old = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    signal.setitimer(signal.ITIMER_REAL, limit)
     try:
         yield
     finally:
