@@ -382,3 +382,26 @@ def test_learner_prints_go_to_stderr_and_imports_are_forgotten(
         captured = capsys.readouterr()
         assert json.loads(captured.out)["ok"] is True
         assert "loading layers" in captured.err and "forward!" in captured.err
+
+
+def test_a_base_class_is_skipped_and_float32_is_flagged() -> None:
+    class Layer:
+        def forward(self, x):
+            raise NotImplementedError
+
+        def backward(self, dout):
+            raise NotImplementedError
+
+    report = check_layer(Layer)
+    assert report.status == "SKIP" and codes(report) == {"abstract", "guessed_inputs"}
+
+    class Sigmoid:
+        def forward(self, x):
+            self.out = (1 / (1 + np.exp(-x))).astype(np.float32)
+            return self.out
+
+        def backward(self, dout):
+            return dout * (1.0 - self.out) * self.out
+
+    report = check_layer(Sigmoid)
+    assert "low_precision" in codes(report, "warning")

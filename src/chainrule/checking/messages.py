@@ -28,6 +28,11 @@ EN: dict[str, str] = {
         "a placeholder `return 0` left in place of `return out`?"
     ),
     "forward_not_array": "forward returned {value}, not an array of numbers",
+    "low_precision": (
+        "forward returned {dtype} for float64 inputs: the numerical gradient needs float64 "
+        "(float32 round-off alone gives relative errors near 1e-3); keep the input's dtype"
+    ),
+    "abstract": "{cls} raises NotImplementedError: a base class, nothing to check",
     "forward_shape": "forward returned shape {got}, but chainrule's {ref} gives {expected}",
     "forward_wrong_op": "forward computes {got_op}, but {ref}'s forward is {want_op}",
     "forward_sign": "forward returns minus what chainrule's {ref} returns: a sign is flipped",
@@ -143,6 +148,11 @@ ZH: dict[str, str] = {
         "留在了 `return out` 的位置？"
     ),
     "forward_not_array": "forward 返回了 {value}，而不是由数值组成的数组",
+    "low_precision": (
+        "输入是 float64，forward 却返回了 {dtype}：数值梯度需要 float64（仅 float32 的舍入误差"
+        "就会带来约 1e-3 的相对误差）；请保持输入的数据类型"
+    ),
+    "abstract": "{cls} 抛出了 NotImplementedError：这是一个基类，没有可检查的内容",
     "forward_shape": "forward 返回的形状是 {got}，而 chainrule 的 {ref} 给出的是 {expected}",
     "forward_wrong_op": "forward 计算的是 {got_op}，但 {ref} 的正向传播应该是 {want_op}",
     "forward_sign": "forward 的结果是 chainrule 的 {ref} 的相反数：符号反了",

@@ -99,6 +99,9 @@ class _Check:
                 raise
             method = code.split("_")[0]
             d = None
+            if isinstance(e, NotImplementedError):  # an abstract base class: nothing to check
+                self.add(Diagnosis("abstract", "note", {"cls": self.cls.__name__}))
+                raise _Failed from None
             if isinstance(e, LayerTimeout):
                 d = Diagnosis("timeout", args={"method": method, "seconds": e.seconds})
             elif method in ("forward", "backward") and hasattr(self, "layer"):
@@ -146,6 +149,9 @@ class _Check:
             if want is None:
                 raise _Failed
             return np.zeros(np.shape(want))
+        raw = np.asarray(out)
+        if raw.dtype.kind == "f" and raw.dtype.itemsize < 8:
+            self.add(Diagnosis("low_precision", "warning", {"dtype": str(raw.dtype)}))
         if want is not None:
             d = diagnose.forward_diagnosis(self.spec, numeric, want, self.spec.inputs, self.batch)
             self.forward_wrong = d is not None and d.severity == "error"
@@ -393,9 +399,10 @@ def check_layer(
     except Exception as e:  # a bug of ours: one line, never a traceback
         args = {"cls": cls.__name__, **loading.exception_args(e)}
         check.add(Diagnosis("internal", args=args))
+    abstract = any(d.code == "abstract" for d in check.diagnoses)
     return LayerReport(
         cls.__name__,
-        status_of(check.diagnoses),
+        "SKIP" if abstract else status_of(check.diagnoses),
         recognised_as=spec.book_name or book_name(cls),
         gradients=check.gradients,
         diagnoses=check.diagnoses,
