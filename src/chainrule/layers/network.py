@@ -1,0 +1,111 @@
+"""What the book's networks share: the trainable-model protocol and ``save_params``.
+
+:class:`BookNetwork` is mixed into :class:`~chainrule.layers.TwoLayerNet`,
+:class:`~chainrule.layers.MultiLayerNet`, :class:`~chainrule.layers.SimpleConvNet` and
+:class:`~chainrule.layers.DeepConvNet`. It gives them the protocol every trainable model of
+chainrule meets (the :mod:`chainrule.nn` modules meet it too), so that the trainer,
+checkpoints, evaluation, diagnostics and the command line treat both engines alike:
+
+* ``params``: name -> the live array an optimizer updates in place (``W1``, ``b1``, ...);
+* ``buffers``: non-trainable state a checkpoint keeps (batch-norm running statistics; ``{}``);
+* ``loss_and_grads(x, t) -> (loss, grads)``: one forward and backward pass in training mode
+  (dropout on, batch statistics), the loss including any weight-decay term, ``grads`` keyed
+  like ``params``;
+* ``predict(x)``: class scores in inference mode;
+* ``engine = "layers"``.
+
+A network implements two hooks: ``_train_loss(x, t)`` (the training-mode forward pass ending
+in ``last_layer``, returning the loss) and ``_grads()`` (collect the gradients the layers hold
+after the backward walk). Labels may be class indices ``(N,)``, one-hot rows ``(N, C)`` or, as
+some datasets store them, a column ``(N, 1)``.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from chainrule.backend import device_of, to_device, to_numpy
+from chainrule.validation import as_labels
+
+__all__ = ["BookNetwork", "as_labels"]
+
+
+class BookNetwork:
+    """Mixin: the trainable-model protocol and ``save_params``/``load_params`` for a network
+    built from the book's layers (``params``, ``layers``, ``last_layer``)."""
+
+    engine = "layers"
+    params: dict[str, Any]
+    layers: Any
+    last_layer: Any
+
+    @property
+    def buffers(self) -> dict[str, Any]:
+        """Non-trainable state a checkpoint must keep; none here."""
+        return {}
+
+    # ------------------------------------------------------------------ hooks
+    def _train_loss(self, x: Any, t: Any) -> Any:  # pragma: no cover - abstract
+        raise NotImplementedError(f"{type(self).__name__}._train_loss is not implemented")
+
+    def _grads(self) -> dict[str, Any]:  # pragma: no cover - abstract
+        raise NotImplementedError(f"{type(self).__name__}._grads is not implemented")
+
+    def _backprop(self) -> dict[str, Any]:
+        """Walk the layers in reverse from the loss (``dout = 1``); return the gradients."""
+        dout = self.last_layer.backward(1)
+        for layer in reversed(self.layers.values()):
+            dout = layer.backward(dout)
+        return self._grads()
+
+    # ------------------------------------------------------------------ protocol
+    def loss_and_grads(self, x: Any, t: Any) -> tuple[float, dict[str, Any]]:
+        """One forward and backward pass on a batch in training mode.
+
+        Returns ``(loss, grads)``: the mean cross-entropy (plus the weight-decay term, if
+        any) as a ``float`` and the gradients keyed like ``params``.
+        """
+        loss = self._train_loss(x, as_labels(t))
+        return float(loss), self._backprop()
+
+    # ------------------------------------------------------------------ files
+    def save_params(self, file_name: str | os.PathLike[str] = "params.ckpt") -> None:
+        """Save ``params`` and ``buffers`` to ``file_name`` (the book's method, a safe file).
+
+        The file is a chainrule checkpoint (:mod:`chainrule.serialization`): a ZIP holding
+        one ``.npy`` array per parameter (``params/W1``, ...) and per buffer
+        (``buffers/running_mean1``, ...), a JSON manifest with their shapes, dtypes and
+        SHA-256 digests, and the class name. Nothing in it is pickled, and
+        :meth:`load_params` never unpickles; the write is atomic.
+        """
+        from chainrule.serialization import save_checkpoint
+
+        arrays = {f"params/{k}": to_numpy(v) for k, v in self.params.items()}
+        arrays.update((f"buffers/{k}", to_numpy(v)) for k, v in self.buffers.items())
+        meta = {"class": type(self).__name__, "engine": self.engine}
+        save_checkpoint(file_name, arrays, meta, require_finite=False)
+
+    def load_params(self, file_name: str | os.PathLike[str] = "params.ckpt") -> None:
+        """Copy the arrays saved by :meth:`save_params` into ``params`` and ``buffers``, in
+        place (the layers keep seeing them). The file must hold exactly this network's names
+        and shapes; otherwise nothing is copied and a ``ValueError`` says what differs."""
+        from chainrule.serialization import load_checkpoint
+
+        arrays, _ = load_checkpoint(file_name)
+        targets = {f"params/{k}": v for k, v in self.params.items()}
+        targets.update((f"buffers/{k}", v) for k, v in self.buffers.items())
+        problems = [f"missing {k}" for k in targets if k not in arrays]
+        problems += [f"unexpected {k}" for k in arrays if k not in targets]
+        problems += [
+            f"{k} has shape {arrays[k].shape} in the file but {v.shape} in the network"
+            for k, v in targets.items()
+            if k in arrays and arrays[k].shape != v.shape
+        ]
+        if problems:
+            raise ValueError(
+                f"{type(self).__name__}.load_params({os.fspath(file_name)!r}): "
+                + "; ".join(problems)
+            )
+        for key, target in targets.items():
+            target[...] = to_device(arrays[key], device_of(target))
