@@ -159,7 +159,7 @@ class SimpleConvNet(_ConvNetBase):
     ``b1`` (FN,), ``W2`` (FN * OH/2 * OW/2, hidden_size), ``b2``, ``W3`` (hidden_size,
     output_size), ``b3``. ``weight_init_std``: a standard deviation (the book's 0.01), or
     ``'he'`` / ``'xavier'`` for a per-layer scale from each layer's fan-in. ``rng`` draws the
-    weights (the library's :func:`chainrule.seed`-able generator when ``None``).
+    weights (when ``None``: :func:`chainrule.nn.init.default_rng`).
 
     >>> net = SimpleConvNet(input_dim=(1, 8, 8), hidden_size=5, output_size=3,
     ...                     conv_param={"filter_num": 2, "filter_size": 3},
@@ -278,8 +278,9 @@ class DeepConvNet(_ConvNetBase):
     ``conv_param_6``, keys as in :class:`SimpleConvNet`, missing keys take these defaults),
     2x2 max pooling with stride 2, a hidden affine layer of ``hidden_size`` (50), and inverted
     dropout (:class:`chainrule.functions.Dropout`, ratio ``dropout_ratio``, 0.5). Weights use
-    He initialization, ``std = sqrt(2 / fan_in)``; ``rng`` draws them and the dropout masks
-    (the library's :func:`chainrule.seed`-able generator when ``None``). Parameters
+    He initialization, ``std = sqrt(2 / fan_in)``, as in the book (``weight_init_std``:
+    ``'xavier'`` or a standard deviation instead); ``rng`` draws them and the dropout masks
+    (when ``None``: :func:`chainrule.nn.init.default_rng`). Parameters
     ``W1 .. W8``, ``b1 .. b8`` (W1..W6 convolutions, W7 and W8 affine).
 
     Modes: ``predict``, ``loss``, ``accuracy`` and ``numerical_gradient`` run in evaluation
@@ -306,6 +307,7 @@ class DeepConvNet(_ConvNetBase):
         output_size: int = 10,
         *,
         dropout_ratio: float = 0.5,
+        weight_init_std: str | float = "he",
         rng: np.random.Generator | None = None,
         dtype: Any = np.float64,
     ):
@@ -319,6 +321,7 @@ class DeepConvNet(_ConvNetBase):
         self.hidden_size = check_size(me, "hidden_size", hidden_size)
         self.output_size = check_size(me, "output_size", output_size)
         self.dropout_ratio = ratio(me, "dropout_ratio", dropout_ratio)
+        self.weight_init_std = init = check_init(me, "weight_init_std", weight_init_std)
         dtype = float_dtype(me, dtype)
         self.rng = default_rng() if rng is None else rng
 
@@ -327,7 +330,7 @@ class DeepConvNet(_ConvNetBase):
         self._grad_sources = []
 
         def add_param(i: int, layer: str, shape: tuple[int, ...], fan_in: int) -> None:
-            self.params[f"W{i}"] = normal(shape, init_std("he", fan_in), self.rng, dtype)
+            self.params[f"W{i}"] = normal(shape, init_std(init, fan_in), self.rng, dtype)
             self.params[f"b{i}"] = np.zeros(shape[0] if len(shape) == 4 else shape[1], dtype)
             self._grad_sources += [(f"W{i}", layer, "dW"), (f"b{i}", layer, "db")]
 

@@ -16,6 +16,19 @@ from chainrule.nn.init import check_init, check_size, default_rng, init_std, nor
 from chainrule.validation import float_dtype
 
 
+def _weights(
+    shape: tuple[int, int], init: str | float, rng: np.random.Generator, dtype: Any
+) -> Any:
+    """``N(0, std**2)`` weights. For ``'he'``/``'xavier'`` the unit normal is cast first and
+    scaled in ``dtype``: the rounding ``chainrule train`` has always used, so its seeded runs
+    (docs/results.md) keep their numbers bit for bit."""
+    if not isinstance(init, str):
+        return normal(shape, init, rng, dtype)
+    w = normal(shape, 1.0, rng, dtype)
+    w *= w.dtype.type(init_std(init, shape[0]))
+    return w
+
+
 class TwoLayerNet(BookNetwork):
     """A two-layer network with the book's API.
 
@@ -60,11 +73,10 @@ class TwoLayerNet(BookNetwork):
         self.weight_init_std = init = check_init(me, "weight_init_std", weight_init_std)
         dtype = float_dtype(me, dtype)
         rng = default_rng() if rng is None else rng
-        std1, std2 = init_std(init, input_size), init_std(init, hidden_size)
         self.params = {
-            "W1": normal((input_size, hidden_size), std1, rng, dtype),
+            "W1": _weights((input_size, hidden_size), init, rng, dtype),
             "b1": np.zeros(hidden_size, dtype=dtype),
-            "W2": normal((hidden_size, output_size), std2, rng, dtype),
+            "W2": _weights((hidden_size, output_size), init, rng, dtype),
             "b2": np.zeros(output_size, dtype=dtype),
         }
         self.layers: OrderedDict[str, Any] = OrderedDict()
