@@ -20,7 +20,7 @@ from chainrule.layers import (
     SimpleConvNet,
     TwoLayerNet,
 )
-from chainrule.layers.multi_layer_net import BookDropout
+from chainrule.layers.network import BookDropout
 from chainrule.nn import init
 
 
@@ -169,3 +169,15 @@ def test_books_dropout_gradient_matches_numerical():
     np.testing.assert_allclose(layer.backward(dout), numerical_gradient(f, x), rtol=1e-7)
     layer.forward(x, train_flg=False)
     np.testing.assert_allclose(layer.backward(dout), 0.7 * dout, rtol=1e-15)
+
+
+def test_deep_conv_net_books_dropout_switch():
+    x = np.random.default_rng(0).standard_normal((2, 1, 12, 12))
+    kw = {"input_dim": (1, 12, 12), "hidden_size": 6, "output_size": 3}
+    ours = DeepConvNet(**kw, rng=np.random.default_rng(2))
+    book = DeepConvNet(**kw, inverted_dropout=False, rng=np.random.default_rng(2))
+    assert isinstance(book.layers["Dropout1"], BookDropout)
+    # evaluation: two dropout layers, each scaling by 1 - 0.5
+    np.testing.assert_allclose(book.predict(x), 0.25 * ours.predict(x), rtol=1e-12, atol=1e-15)
+    loss, grads = book.loss_and_grads(x, np.array([0, 2]))
+    assert np.isfinite(loss) and set(grads) == set(book.params)

@@ -31,9 +31,9 @@ from chainrule.functions.noise import Dropout
 from chainrule.gradcheck import numerical_gradient
 from chainrule.layers.affine import Affine
 from chainrule.layers.conv import Convolution, Pooling
-from chainrule.layers.network import BookNetwork, as_labels
+from chainrule.layers.network import BookDropout, BookNetwork, as_labels
 from chainrule.nn.init import check_init, check_size, default_rng, init_std, normal
-from chainrule.validation import float_dtype, ratio
+from chainrule.validation import boolean, float_dtype, ratio
 
 _CONV_KEYS = ("filter_num", "filter_size", "pad", "stride")
 
@@ -280,7 +280,9 @@ class DeepConvNet(_ConvNetBase):
     dropout (:class:`chainrule.functions.Dropout`, ratio ``dropout_ratio``, 0.5). Weights use
     He initialization, ``std = sqrt(2 / fan_in)``, as in the book (``weight_init_std``:
     ``'xavier'`` or a standard deviation instead); ``rng`` draws them and the dropout masks
-    (when ``None``: :func:`chainrule.nn.init.default_rng`). Parameters
+    (when ``None``: :func:`chainrule.nn.init.default_rng`). ``inverted_dropout=False`` gives
+    the book's dropout (:class:`~chainrule.layers.network.BookDropout`: scaled at test time,
+    not while training). Parameters
     ``W1 .. W8``, ``b1 .. b8`` (W1..W6 convolutions, W7 and W8 affine).
 
     Modes: ``predict``, ``loss``, ``accuracy`` and ``numerical_gradient`` run in evaluation
@@ -308,6 +310,7 @@ class DeepConvNet(_ConvNetBase):
         *,
         dropout_ratio: float = 0.5,
         weight_init_std: str | float = "he",
+        inverted_dropout: bool = True,
         rng: np.random.Generator | None = None,
         dtype: Any = np.float64,
     ):
@@ -352,11 +355,17 @@ class DeepConvNet(_ConvNetBase):
         add_param(7, "Affine1", (flat, self.hidden_size), flat)
         self.layers["Affine1"] = Affine(self.params["W7"], self.params["b7"], name="Affine1")
         self.layers["Relu7"] = Relu()
-        self.layers["Dropout1"] = Dropout(self.dropout_ratio, rng=self.rng)
+        self.inverted_dropout = boolean(me, "inverted_dropout", inverted_dropout)
+        self.layers["Dropout1"] = self._dropout()
         add_param(8, "Affine2", (self.hidden_size, self.output_size), self.hidden_size)
         self.layers["Affine2"] = Affine(self.params["W8"], self.params["b8"], name="Affine2")
-        self.layers["Dropout2"] = Dropout(self.dropout_ratio, rng=self.rng)
+        self.layers["Dropout2"] = self._dropout()
         self.last_layer = SoftmaxWithLoss()
+
+    def _dropout(self) -> Any:
+        if self.inverted_dropout:
+            return Dropout(self.dropout_ratio, rng=self.rng)
+        return BookDropout(self.dropout_ratio, rng=self.rng)
 
     def predict(self, x: Any, train_flg: bool = False) -> Any:
         """Scores (before softmax); ``train_flg`` switches dropout on."""

@@ -16,32 +16,9 @@ from chainrule.gradcheck import numerical_gradient
 from chainrule.layers.affine import Affine
 from chainrule.layers.batchnorm import BatchNormalization
 from chainrule.layers.dropout import Dropout
-from chainrule.layers.network import BookNetwork, as_labels
+from chainrule.layers.network import BookDropout, BookNetwork, as_labels
 from chainrule.nn.init import check_init, check_size, check_sizes, default_rng, init_std, normal
 from chainrule.validation import boolean, float_dtype, nonnegative_float, positive_float, ratio
-
-
-class BookDropout(Dropout):
-    """The book's (non-inverted) dropout: ``out = x * mask`` in training and
-    ``out = x * (1 - dropout_ratio)`` in evaluation; chainrule's :class:`Dropout` (inverted)
-    times the constant ``1 - dropout_ratio``, so the same masks are drawn.
-
-    **Backward:** ``dx = dout * mask`` (training), ``dout * (1 - dropout_ratio)`` (evaluation).
-
-    >>> layer = BookDropout(0.25, rng=np.random.default_rng(0))
-    >>> layer.forward(np.ones(3), train_flg=False)
-    array([0.75, 0.75, 0.75])
-    >>> sorted(set(layer.forward(np.ones(8)).tolist()))
-    [0.0, 1.0]
-    """
-
-    def forward(self, x: Any, train_flg: bool = True) -> Any:
-        out = super().forward(x, train_flg)
-        return out * out.dtype.type(1.0 - self.dropout_ratio)
-
-    def backward(self, dout: Any) -> Any:
-        dx = super().backward(dout)
-        return dx * dx.dtype.type(1.0 - self.dropout_ratio)
 
 
 class MultiLayerNet(BookNetwork):
@@ -71,7 +48,8 @@ class MultiLayerNet(BookNetwork):
     Switches for the book's variants, which change its chapter-6 figures a little:
     ``batchnorm_eps`` (default ``1e-5``, PyTorch's; the book's ``BatchNormalization`` uses
     ``1e-6``) and ``inverted_dropout`` (default ``True``; ``False`` gives the book's
-    :class:`BookDropout`, which scales at test time instead of at training time).
+    :class:`~chainrule.layers.network.BookDropout`, which scales at test time instead of at
+    training time).
 
     >>> net = MultiLayerNet(4, [5, 5], 3, use_batchnorm=True, rng=np.random.default_rng(0))
     >>> list(net.layers)  # doctest: +NORMALIZE_WHITESPACE

@@ -26,9 +26,37 @@ import os
 from typing import Any
 
 from chainrule.backend import device_of, to_device, to_numpy
+from chainrule.config import Config
+from chainrule.layers.dropout import Dropout
 from chainrule.validation import as_labels
 
-__all__ = ["BookNetwork", "as_labels"]
+__all__ = ["BookDropout", "BookNetwork", "as_labels"]
+
+
+class BookDropout(Dropout):
+    """The book's (non-inverted) dropout: ``out = x * mask`` in training and
+    ``out = x * (1 - dropout_ratio)`` in evaluation. It is chainrule's inverted
+    :class:`~chainrule.layers.Dropout` times the constant ``1 - dropout_ratio`` (the same masks
+    are drawn); the networks' ``inverted_dropout=False`` switch uses it to reproduce the
+    book's figures. ``train_flg=None`` follows :attr:`chainrule.Config.train`.
+
+    **Backward:** ``dx = dout * mask`` (training), ``dout * (1 - dropout_ratio)`` (evaluation).
+
+    >>> import numpy as np
+    >>> layer = BookDropout(0.25, rng=np.random.default_rng(0))
+    >>> layer.forward(np.ones(3), train_flg=False)
+    array([0.75, 0.75, 0.75])
+    >>> sorted(set(layer.forward(np.ones(8)).tolist()))
+    [0.0, 1.0]
+    """
+
+    def forward(self, x: Any, train_flg: bool | None = None) -> Any:
+        out = super().forward(x, Config.train if train_flg is None else train_flg)
+        return out * out.dtype.type(1.0 - self.dropout_ratio)
+
+    def backward(self, dout: Any) -> Any:
+        dx = super().backward(dout)
+        return dx * dx.dtype.type(1.0 - self.dropout_ratio)
 
 
 class BookNetwork:

@@ -68,6 +68,7 @@ class MLP(Sequential):
         self.sizes = sizes
         self.activation = act.name
         self.weight_decay = decay
+        self.rng = rng  # the dropout masks' generator (a trainer checkpoints its state)
 
     def extra_repr(self) -> str:
         return f"weight_decay={self.weight_decay:g}" if self.weight_decay else ""
