@@ -1,8 +1,8 @@
 """Build a network from a small validated config: the registry behind ``chainrule train``.
 
 A :class:`ModelConfig` is built once per run by :func:`model_config` (every key checked, the
-defaults filled in), is frozen, and reads like a dict; :meth:`ModelConfig.to_dict` gives the
-JSON a checkpoint stores, and a model can be rebuilt from that alone::
+defaults filled in): a frozen dict, also read by attribute. It is the JSON a checkpoint
+stores, and a model can be rebuilt from that alone::
 
     >>> cfg = model_config("two-layer", hidden=[50])
     >>> cfg["model"], cfg.input_size, cfg["hidden"], cfg.get("output_size"), cfg["dtype"]
@@ -47,9 +47,9 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -157,29 +157,27 @@ def register_model(
 # --------------------------------------------------------------------------------------------
 
 
-class ModelConfig(Mapping[str, Any]):
+class ModelConfig(dict):
     """A complete, validated, frozen model config (build one with :func:`model_config`).
 
-    Reads like a dict (``cfg["hidden"]``, ``cfg.get(...)``, ``dict(cfg)``, ``==`` with a dict)
-    and by attribute (``cfg.hidden``); lists come back as fresh copies, so nothing can change
-    it. :meth:`to_dict` is JSON-able and ``model_config(**cfg.to_dict()) == cfg``.
+    A ``dict`` that refuses changes: it reads like one (``cfg["hidden"]``, ``cfg.get(...)``,
+    ``json.dumps(cfg)``, ``==`` with a plain dict) and by attribute (``cfg.hidden``).
+    ``cfg[key]`` and ``cfg.get(key)`` return copies of lists, so nothing can change it;
+    :meth:`to_dict` is a plain, JSON-able copy and ``model_config(**cfg.to_dict()) == cfg``.
     """
 
-    __slots__ = ("_values",)
+    __slots__ = ()
 
     def __init__(self, values: Mapping[str, Any], _validated: bool = False):
         if not _validated:
             raise TypeError("ModelConfig: build one with chainrule.models.model_config(...)")
-        object.__setattr__(self, "_values", dict(values))
+        super().__init__(values)
 
     def __getitem__(self, key: str) -> Any:
-        return copy.copy(self._values[key])
+        return copy.copy(super().__getitem__(key))
 
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._values)
-
-    def __len__(self) -> int:
-        return len(self._values)
+    def get(self, key: str, default: Any = None) -> Any:
+        return self[key] if key in self else default
 
     def __getattr__(self, name: str) -> Any:
         try:
@@ -187,22 +185,25 @@ class ModelConfig(Mapping[str, Any]):
         except KeyError:
             raise AttributeError(f"ModelConfig has no key {name!r}") from None
 
-    def __setattr__(self, name: str, value: Any) -> None:
-        raise AttributeError("ModelConfig is frozen: make a new one with model_config(...)")
+    def _frozen(self, *args: Any, **kwargs: Any) -> NoReturn:
+        raise TypeError("ModelConfig is frozen: make a new one with cfg.replace(...)")
+
+    __setitem__ = __delitem__ = __setattr__ = __delattr__ = _frozen
+    clear = pop = popitem = setdefault = update = __ior__ = _frozen  # type: ignore[assignment]
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (_from_dict, (self.to_dict(),))
 
     def to_dict(self) -> dict[str, Any]:
         """A plain, JSON-able dict of every key (a copy)."""
-        return copy.deepcopy(self._values)
+        return copy.deepcopy(dict(self))
 
     def replace(self, **changes: Any) -> ModelConfig:
         """A new config with ``changes`` applied (validated again)."""
         return model_config(**{**self.to_dict(), **changes})
 
     def __repr__(self) -> str:
-        return "ModelConfig(" + ", ".join(f"{k}={v!r}" for k, v in self._values.items()) + ")"
+        return "ModelConfig(" + ", ".join(f"{k}={v!r}" for k, v in self.items()) + ")"
 
 
 def _from_dict(values: dict[str, Any]) -> ModelConfig:
