@@ -62,6 +62,7 @@ __all__ = [
     "MODELS",
     "ModelConfig",
     "ModelSpec",
+    "as_config",
     "build_model",
     "describe_model",
     "init_rng",
