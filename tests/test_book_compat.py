@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import pickle
 import zipfile
 
 import numpy as np
@@ -68,6 +69,24 @@ def test_load_params_refuses_another_network(tmp_path):
     np.testing.assert_array_equal(net.params["W1"], before)  # nothing copied
     with pytest.raises(ValueError, match="missing params/W3"):
         MultiLayerNet(16, [5, 3], 3).load_params(path)
+
+
+def test_load_params_reads_npz_and_refuses_pickles(tmp_path):
+    net = SimpleConvNet((1, 4, 4), {"filter_num": 2, "filter_size": 3}, 5, 3)
+    saved = {k: np.full_like(v, 0.5) for k, v in net.params.items()}
+    np.savez(tmp_path / "params.npz", **saved)
+    net.load_params(tmp_path / "params.npz")
+    assert all((v == 0.5).all() for v in net.params.values())
+    pickled = tmp_path / "params.pkl"
+    pickled.write_bytes(pickle.dumps(saved))
+    with pytest.raises(ValueError, match="never unpickles a file") as e:
+        net.load_params(pickled)
+    assert "np.savez('params.npz'" in str(e.value)
+    (tmp_path / "junk.bin").write_bytes(b"not an archive")
+    with pytest.raises(ValueError, match=r"not a chainrule checkpoint or \.npz file"):
+        net.load_params(tmp_path / "junk.bin")
+    with pytest.raises(FileNotFoundError):
+        net.load_params(tmp_path / "absent.npz")
 
 
 def test_multi_layer_net_extend_takes_the_books_keywords():

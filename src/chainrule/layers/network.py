@@ -23,7 +23,11 @@ some datasets store them, a column ``(N, 1)``.
 from __future__ import annotations
 
 import os
+import zipfile
+from collections.abc import Mapping
 from typing import Any
+
+import numpy as np
 
 from chainrule.backend import device_of, to_device, to_numpy
 from chainrule.config import Config
@@ -115,14 +119,20 @@ class BookNetwork:
         save_checkpoint(file_name, arrays, meta, require_finite=False)
 
     def load_params(self, file_name: str | os.PathLike[str] = "params.ckpt") -> None:
-        """Copy the arrays saved by :meth:`save_params` into ``params`` and ``buffers``, in
-        place (the layers keep seeing them). The file must hold exactly this network's names
-        and shapes; otherwise nothing is copied and a ``ValueError`` says what differs."""
-        from chainrule.serialization import load_checkpoint
+        """Copy saved arrays into ``params`` and ``buffers``, in place (the layers keep seeing
+        them).
 
-        arrays, _ = load_checkpoint(file_name)
+        The file is one written by :meth:`save_params` or a NumPy ``.npz`` archive whose names
+        are the parameter names (``W1``, ``b1``, ...; ``params/W1`` works too). It must hold
+        exactly this network's names and shapes; otherwise nothing is copied and a
+        ``ValueError`` says what differs. Nothing is ever unpickled: a pickle (the book's own
+        ``params.pkl``) is refused with the one-line conversion to ``.npz`` to run on a file
+        you trust.
+        """
+        arrays = _read_arrays(type(self).__name__, file_name)
         targets = {f"params/{k}": v for k, v in self.params.items()}
         targets.update((f"buffers/{k}", v) for k, v in self.buffers.items())
+        arrays = {_qualified(k, targets): v for k, v in arrays.items()}
         problems = [f"missing {k}" for k in targets if k not in arrays]
         problems += [f"unexpected {k}" for k in arrays if k not in targets]
         problems += [
@@ -137,3 +147,40 @@ class BookNetwork:
             )
         for key, target in targets.items():
             target[...] = to_device(arrays[key], device_of(target))
+
+
+def _qualified(name: str, targets: Mapping[str, Any]) -> str:
+    """``W1`` -> ``params/W1`` (or ``buffers/...``) when that is what the network holds."""
+    for kind in ("params", "buffers"):
+        if f"{kind}/{name}" in targets:
+            return f"{kind}/{name}"
+    return name
+
+
+def _read_arrays(owner: str, file_name: str | os.PathLike[str]) -> dict[str, Any]:
+    """The named arrays of a chainrule checkpoint or an ``.npz`` file, never unpickling."""
+    from chainrule.serialization import load_checkpoint
+
+    path = os.fspath(file_name)
+    with open(path, "rb") as f:
+        head = f.read(2)
+    if head[:1] == b"\x80":  # the pickle protocol marker
+        raise ValueError(
+            f"{owner}.load_params({path!r}): this is a Python pickle (the book's format); "
+            "chainrule never unpickles a file, since unpickling can run any code. If you trust "
+            'it, convert it once: python -c "import pickle, numpy as np; '
+            f"np.savez('params.npz', **pickle.load(open({path!r}, 'rb')))\" and load "
+            "params.npz"
+        )
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as zf:
+            is_checkpoint = "manifest.json" in zf.namelist()
+        if is_checkpoint:
+            return load_checkpoint(path)[0]
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            return {k: npz[k] for k in npz.files}
+    except (ValueError, OSError, zipfile.BadZipFile) as exc:
+        raise ValueError(
+            f"{owner}.load_params({path!r}): not a chainrule checkpoint or .npz file ({exc})"
+        ) from None
