@@ -91,7 +91,7 @@ def _temp_prefix(target: Path) -> str:
     return f".{target.name}.tmp-"
 
 
-def _pid_alive(pid: int) -> bool | None:
+def pid_alive(pid: int) -> bool | None:
     """True/False when it can be told whether ``pid`` runs on this machine, else None."""
     if os.name != "posix":
         # os.kill on Windows would terminate the process instead of probing it.
@@ -126,7 +126,7 @@ def _remove_stale_temps(target: Path) -> None:
         pid = int(pid_text)
         if pid == os.getpid():
             continue  # possibly another thread of ours writing right now
-        alive = _pid_alive(pid)
+        alive = pid_alive(pid)
         try:
             if alive is False or (
                 alive is None and now - entry.stat(follow_symlinks=False).st_mtime > _STALE_AFTER_S
