@@ -5,15 +5,16 @@ Three kinds of fault, each with its own message:
 * **Non-finite**: the mini-batch loss or a gradient is NaN or infinite (checked after each
   backward pass, before the update: the parameters keep their values), or a parameter becomes
   non-finite through an update (checked before every evaluation and save).
-* **Exploding** without becoming non-finite. The rule: the mini-batch loss stays above
-  ``max(loss_floor, loss_factor * first_loss)`` for ``patience`` consecutive steps, where
+* **Exploding** without becoming non-finite. The rule: the mean mini-batch loss of the last
+  ``patience`` steps exceeds ``max(loss_floor, loss_factor * first_loss)``, where
   ``first_loss`` is the run's first mini-batch loss. With the defaults (``1e4``, ``1e3``, 20
-  steps) a classifier starting near ``ln(10) = 2.3`` must average a log-probability of -10,000
-  on the true class for 20 steps in a row: a learning run never comes near that (its loss falls
-  below its first value within a few steps and stays there), while ``--lr 1e6`` gets there in
-  a handful of steps. Also, before every evaluation and save, any parameter whose largest
-  absolute value exceeds ``weight_limit`` (1e8; He-initialised weights are below 1, trained
-  ones below 100) stops the run.
+  steps) a classifier starting near ``ln(10) = 2.3`` must give the true class an average
+  log-probability below -10,000 over 20 steps: a learning run never comes near that (its loss
+  falls below its first value within a few steps and stays there), while ``--lr 1e6`` gets
+  there within a few dozen steps. A mean, not every step: a huge-lr run that still classifies
+  some batches perfectly (loss 0) between enormous ones is caught too. Also, before every
+  evaluation and save, any parameter whose largest absolute value exceeds ``weight_limit``
+  (1e8; initialised weights are below 1, trained ones below 100) stops the run.
 * **Data faults**: NaN or infinity in the training or test inputs. These are found before
   training starts (:func:`check_data`) and named as such ("test set sample 17 has NaN"),
   never reported as a divergence.
@@ -22,6 +23,7 @@ Three kinds of fault, each with its own message:
 from __future__ import annotations
 
 import math
+from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -104,7 +106,8 @@ class DivergenceGuard:
 
     def __init__(self) -> None:
         self.first_loss: float | None = None
-        self.exploding_steps = 0
+        self.recent: deque[float] = deque()  # the last ``patience`` mini-batch losses
+        self.recent_sum = 0.0
 
     def threshold(self) -> float:
         first = abs(self.first_loss) if self.first_loss is not None else 0.0
@@ -120,17 +123,25 @@ class DivergenceGuard:
             return key, f"is not finite ({describe_bad(grad)})"
         if self.first_loss is None:
             self.first_loss = loss
-        self.exploding_steps = self.exploding_steps + 1 if loss > self.threshold() else 0
+        self.recent.append(loss)
+        self.recent_sum += loss
+        while len(self.recent) > self.patience:
+            self.recent_sum -= self.recent.popleft()
         return None
 
+    def recent_mean(self) -> float:
+        """The mean mini-batch loss of the last ``patience`` steps (of fewer at the start)."""
+        return self.recent_sum / max(len(self.recent), 1)
+
     def check_explosion(self, loss: float) -> str | None:
-        """A problem text once the loss has been too large for ``patience`` steps in a row."""
-        if self.exploding_steps < self.patience:
+        """A problem text once the last ``patience`` steps' mean loss is above the threshold."""
+        if len(self.recent) < self.patience or self.recent_mean() <= self.threshold():
             return None
         return (
-            f"exploded to {loss:.3g}, above {self.threshold():.3g} = max({self.loss_floor:g}, "
-            f"{self.loss_factor:g} x the first mini-batch loss {self.first_loss:.4g}) for "
-            f"{self.exploding_steps} consecutive steps"
+            f"exploded: its mean over the last {len(self.recent)} steps is "
+            f"{self.recent_mean():.3g} (this step {loss:.3g}), above {self.threshold():.3g} = "
+            f"max({self.loss_floor:g}, {self.loss_factor:g} x the first mini-batch loss "
+            f"{self.first_loss:.4g})"
         )
 
     def check_params(self, params: dict[str, Any]) -> tuple[str, str] | None:

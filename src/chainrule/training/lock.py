@@ -45,9 +45,10 @@ class CheckpointLock:
             temp.unlink()
 
     def acquire(self) -> None:
-        """Take the lock, or raise :class:`CheckpointError` if another live process has it."""
+        """Take the lock, or raise :class:`CheckpointError` if another live process has it
+        (``FileNotFoundError`` if the checkpoint's folder does not exist)."""
         if not self.target.parent.is_dir():
-            raise CheckpointError(
+            raise FileNotFoundError(
                 f"cannot save checkpoint {self.target}: the folder {self.target.parent} does "
                 "not exist"
             )

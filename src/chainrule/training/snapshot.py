@@ -160,6 +160,13 @@ def _number(section: str, key: str, value: Any, *, integer: bool = False) -> Any
     return value
 
 
+def _section(meta: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    value = meta[key]
+    if not isinstance(value, Mapping):
+        raise ValueError(f"its {key!r} entry is a {type(value).__name__}, not a mapping")
+    return value
+
+
 def _check_fit(trainer: Any, meta: Mapping[str, Any]) -> None:
     """Everything about ``meta`` that must agree with ``trainer`` (nothing changes)."""
     check_kind(meta)
@@ -168,7 +175,7 @@ def _check_fit(trainer: Any, meta: Mapping[str, Any]) -> None:
         raise ValueError(
             f"it holds a {engine!r} model, this trainer's model is {model_engine(trainer.model)!r}"
         )
-    settings, position = meta["trainer"], meta["position"]
+    settings, position = _section(meta, "trainer"), _section(meta, "position")
     if settings["train_size"] != trainer.train_size:
         raise ValueError(
             f"it was trained on {settings['train_size']} samples, this training set has "
@@ -183,7 +190,7 @@ def _check_fit(trainer: Any, meta: Mapping[str, Any]) -> None:
         _number("position", key, position[key])
     probe = BatchSampler(trainer.train_size, trainer.batch_size, 0)
     probe.restore(iteration, position["epoch_rng_state"], position["batches_done"])
-    for name, saved in dict(position["rngs"]).items():
+    for name, saved in _section(position, "rngs").items():
         if name not in trainer.rngs:
             raise ValueError(f"it holds the state of generator {name!r}, unknown here")
         decode_rng(np.random.Generator(type(trainer.rngs[name].bit_generator)()), saved)
@@ -193,9 +200,7 @@ def _check_fit(trainer: Any, meta: Mapping[str, Any]) -> None:
 
 
 def _optimizer_state(trainer: Any, arrays: Mapping[str, Any], meta: Mapping[str, Any]) -> dict:
-    opt = meta["optimizer"]
-    if not isinstance(opt, Mapping):
-        raise ValueError("its optimizer entry is not a mapping")
+    opt = _section(meta, "optimizer")
     slots = {k[len("optim/") :]: v for k, v in arrays.items() if k.startswith("optim/")}
     mine = type(trainer.optimizer).__name__
     if opt["name"] != mine:
