@@ -1,9 +1,24 @@
-"""Run the worked example `circuit` (its code: src/chainrule/examples/circuit.py).
+"""CS231n's first circuit: f(x, y, z) = (x + y) z at x=-2, y=5, z=-4."""
 
-Same as `chainrule demo circuit`.
-"""
+from chainrule import Tensor
+from chainrule.examples import Example
+from chainrule.explain import explain
 
-from chainrule.examples.circuit import run
+
+def run() -> Example:
+    x, y, z = Tensor(-2.0, name="x"), Tensor(5.0, name="y"), Tensor(-4.0, name="z")
+    q = x + y
+    q.name = "q"
+    f = q * z
+    f.name = "f"
+    trace = explain(f)
+    return Example(
+        "circuit: f = (x + y) * z at x=-2, y=5, z=-4",
+        forward={"q": q.data, "f": f.data},
+        gradients={"x": x.grad, "y": y.grad, "z": z.grad},
+        notes=["", "backward pass, node by node:", str(trace)],
+    )
+
 
 if __name__ == "__main__":
     print(run())

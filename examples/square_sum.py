@@ -1,9 +1,24 @@
-"""Run the worked example `square_sum` (its code: src/chainrule/examples/square_sum.py).
+"""z = (x + y)^2 as two nodes, t = x + y and z = t^2 (book 5.2): dz/dx = 2t * 1."""
 
-Same as `chainrule demo square-sum`.
-"""
+from chainrule import Tensor
+from chainrule.examples import Example
+from chainrule.explain import explain
 
-from chainrule.examples.square_sum import run
+
+def run(x: float = 3.0, y: float = 2.0) -> Example:
+    x_t, y_t = Tensor(x, name="x"), Tensor(y, name="y")
+    t = x_t + y_t
+    t.name = "t"
+    z = t**2
+    z.name = "z"
+    trace = explain(z)
+    return Example(
+        f"z = (x + y)^2 at x={x:g}, y={y:g}",
+        forward={"t": t.data, "z": z.data},
+        gradients={"x": x_t.grad, "y": y_t.grad},
+        notes=["", "backward pass, node by node:", str(trace)],
+    )
+
 
 if __name__ == "__main__":
     print(run())

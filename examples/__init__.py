@@ -1,4 +1,7 @@
-"""The seeds' worked examples, each a short module a learner can read top to bottom.
+"""The seeds' worked examples, each a short script a learner can read top to bottom and run.
+
+This folder is the repository's top-level ``examples/``; ``setup.py`` installs it as the
+package ``chainrule.examples`` so that ``chainrule demo`` runs the very same code.
 
 Every module defines ``run() -> Example``: the forward values and every gradient, which
 ``chainrule demo NAME`` prints as a table and the tests compare with the seeds' numbers.
