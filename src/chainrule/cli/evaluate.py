@@ -8,7 +8,13 @@ from typing import Any
 
 from chainrule.cli.choices import DATASETS
 from chainrule.cli.common import UserError, add_device_flag
-from chainrule.cli.data import load_data, model_from_checkpoint, read_checkpoint
+from chainrule.cli.data import (
+    TEST_SAMPLES,
+    check_classes,
+    load_data,
+    model_from_checkpoint,
+    read_checkpoint,
+)
 
 
 def add_parser(sub: Any) -> None:
@@ -31,19 +37,23 @@ def run(args: argparse.Namespace) -> int:
     from chainrule.training import evaluate
 
     arrays, meta = read_checkpoint(args.checkpoint)
-    model, config = model_from_checkpoint(args.checkpoint, arrays, meta)
+    batch_size = meta["trainer"].get("eval_batch_size", 1000)
+    # Both test sets hold 10,000 samples: no evaluation batch is larger than that.
+    model, config = model_from_checkpoint(
+        args.checkpoint, arrays, meta, min(batch_size, TEST_SAMPLES)
+    )
     dataset = args.dataset or meta.get("dataset")
     if dataset is None:
         raise UserError(f"checkpoint {args.checkpoint} records no dataset; pass --dataset")
+    check_classes(args.checkpoint, config, dataset)
     (_, _), (x_test, t_test) = load_data(dataset, args.data_dir, config["dtype"])
-    batch_size = int((meta.get("trainer") or {}).get("eval_batch_size", 1000))
     try:
         loss, acc = evaluate(model, x_test, t_test, batch_size=batch_size)
     except ValueError as exc:
         raise UserError(f"cannot evaluate {args.checkpoint} on {dataset}: {exc}") from None
     n = len(x_test)
-    recorded = (meta.get("result") or {}).get("test_acc")
-    iteration = (meta.get("position") or {}).get("iteration")
+    recorded = meta["result"].get("test_acc")
+    iteration = meta["position"].get("iteration")
     if args.json:
         print(
             json.dumps(

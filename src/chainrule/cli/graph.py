@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.cli.args import LazyChoices
-from chainrule.cli.common import UserError
+from chainrule.cli.common import UserError, first_line
 
 _EPILOG = """\
 expressions: numbers, names, + - * / ** (number exponents), unary -, parentheses, and
@@ -68,6 +68,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true", help="do not print the backward pass")
     p.set_defaults(func=run)
     return p
+
+
+# What chainrule.expr raises today besides ExpressionError for expressions it cannot handle
+# (an integer literal too large for a float, a complex power, a function given too few
+# arguments, nesting too deep for Python): reported as one line, like an ExpressionError.
+_EXPRESSION_FAULTS = (ArithmeticError, TypeError, ValueError, AttributeError, RecursionError)
 
 
 def _example_names() -> list[str]:
@@ -123,6 +129,8 @@ def _build(args: argparse.Namespace) -> tuple[Any, str, Any]:
         expr = parse(args.expression)
     except ExpressionError as e:
         raise UserError(f"bad expression: {e}") from None
+    except _EXPRESSION_FAULTS as e:  # the parser should say ExpressionError; say it for it
+        raise UserError(f"bad expression: {first_line(e)}") from None
     values = parse_values(args.values)
     missing = expr.missing(values)
     if missing:
@@ -135,6 +143,10 @@ def _build(args: argparse.Namespace) -> tuple[Any, str, Any]:
         root = expr.build(values)
     except ExpressionError as e:
         raise UserError(f"bad expression: {e}") from None
+    except FloatingPointError:
+        raise  # NumPy's warnings turned errors: reported by run() as "not finite"
+    except _EXPRESSION_FAULTS as e:
+        raise UserError(f"bad expression: cannot evaluate it: {first_line(e)}") from None
     title = args.expression if expr.stages else f"{root.name} = {args.expression}"
     if values:
         title += f" at {_fmt_set(values)}"
@@ -150,6 +162,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("give exactly one of: an EXPRESSION, --example NAME, --model NAME")
     if args.values and args.expression is None:
         raise UserError("--set gives values to an EXPRESSION's variables")
+    if args.quiet and not args.output:
+        raise UserError("-q/--quiet without -o FILE would do nothing: add -o FILE or drop -q")
     if args.output:
         try:
             format_for(args.output)

@@ -8,7 +8,7 @@ import math
 import sys
 from typing import Any
 
-from chainrule.cli.common import UserError, add_device_flag
+from chainrule.cli.common import UserError, add_device_flag, check_input_file, first_line
 from chainrule.cli.data import model_from_checkpoint, read_checkpoint
 
 
@@ -30,8 +30,15 @@ def add_parser(sub: Any) -> None:
     predict.set_defaults(func=run)
 
 
+#: The largest image ``predict`` decodes: 4096 x 4096 pixels (16.8 million), checked from the
+#: file's header before any pixel is decoded.
+MAX_IMAGE_PIXELS = 4096 * 4096
+
+
 def read_image(path: str, side: int, invert: bool) -> Any:
     """A grayscale image as floats in [0, 1], resized to ``side`` x ``side``."""
+    import warnings
+
     import numpy as np
 
     try:
@@ -41,22 +48,35 @@ def read_image(path: str, side: int, invert: bool) -> Any:
             "predict needs Pillow to read images: pip install pillow (it comes with "
             "chainrule[plot])"
         ) from None
+    check_input_file("image", path)
     try:
-        with Image.open(path) as image:
-            gray = image.convert("L")
-            original = gray.size
-            if gray.size != (side, side):
-                gray = gray.resize((side, side), Image.Resampling.LANCZOS)
-            pixels = np.asarray(gray, dtype=np.float64) / 255.0
-    except FileNotFoundError:
-        raise UserError(f"image not found: {path}") from None
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as image:  # reads the header only
+                _check_image_size(path, image.size)
+                gray = image.convert("L")
+                original = gray.size
+                if gray.size != (side, side):
+                    gray = gray.resize((side, side), Image.Resampling.LANCZOS)
+                pixels = np.asarray(gray, dtype=np.float64) / 255.0
     except UnidentifiedImageError:
         raise UserError(f"cannot read {path}: not an image file Pillow knows") from None
-    except OSError as exc:
-        raise UserError(f"cannot read {path}: {exc}") from None
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
+        raise UserError(f"cannot read {path}: {first_line(exc)}") from None
+    except (OSError, ValueError, SyntaxError) as exc:  # Pillow's plugins raise all three
+        raise UserError(f"cannot read {path}: {first_line(exc)}") from None
     if invert:
         pixels = 1.0 - pixels
     return pixels, original
+
+
+def _check_image_size(path: str, size: tuple[int, int]) -> None:
+    width, height = size
+    if width * height > MAX_IMAGE_PIXELS:
+        raise UserError(
+            f"image {path} is {width}x{height} pixels, over the limit of {MAX_IMAGE_PIXELS:,} "
+            "pixels; shrink it first (the model sees 28x28)"
+        )
 
 
 def _probabilities(model: Any, config: Any, pixels: Any) -> Any:

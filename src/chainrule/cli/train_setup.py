@@ -6,8 +6,9 @@ import argparse
 from typing import Any
 
 from chainrule.cli import choices
-from chainrule.cli.common import UserError, first_line
-from chainrule.cli.data import load_data
+from chainrule.cli.budget import check_model_size
+from chainrule.cli.common import UserError, check_input_file, first_line
+from chainrule.cli.data import check_classes, checked_meta, load_data
 
 DEFAULT_ITERATIONS = 10_000  # the book's TwoLayerNet run: 16.67 epochs of 600 batches
 # Training-set metrics on a fixed 10,000-sample subset: evaluating all 60,000 after every
@@ -69,9 +70,10 @@ def new_trainer(args: argparse.Namespace, progress: str) -> Any:
     seed = 0 if args.seed is None else args.seed
     options = model_options(args, model_name, opt_name)
     try:
-        model_config(model_name, input_size=784, **options)  # fail fast, before loading data
+        config = model_config(model_name, input_size=784, **options)  # before loading data
     except ValueError as exc:
         raise UserError(str(exc)) from None
+    check_model_size(config, args.batch_size or 100, "the model")
     schedule_name = args.schedule or "none"
     schedule = make_schedule(schedule_name, **_schedule_options(args, schedule_name))
 
@@ -152,23 +154,41 @@ def check_resume_flags(args: argparse.Namespace, meta: dict[str, Any]) -> None:
             )
 
 
+def _check_saved_model(path: str, meta: dict[str, Any]) -> None:
+    """The checkpoint's model config is valid and its model fits the memory budget."""
+    from chainrule.models import model_config
+
+    options = dict(meta["model"])
+    if not options:
+        raise UserError(f"checkpoint {path} records no model config; it cannot be rebuilt")
+    try:
+        config = model_config(options.pop("model", "two-layer"), **options)
+    except (ValueError, TypeError) as exc:
+        raise UserError(f"checkpoint {path}: {first_line(exc)}") from None
+    check_model_size(config, meta["trainer"].get("batch_size", 1), f"the model of {path}")
+    check_classes(path, config, meta.get("dataset"))
+
+
 def resume_trainer(args: argparse.Namespace, progress: str) -> Any:
     """The Trainer of the run saved in ``--resume``, after checking the flags against it."""
     from chainrule.serialization import CheckpointError, inspect_checkpoint
     from chainrule.training import Trainer
 
+    check_input_file("checkpoint", args.resume)
     try:
         meta = inspect_checkpoint(args.resume).get("meta", {})
     except FileNotFoundError:
         raise UserError(f"checkpoint not found: {args.resume}") from None
     except (CheckpointError, OSError) as exc:
         raise UserError(first_line(exc)) from None
-    if meta.get("kind") != "chainrule-training" or not isinstance(meta.get("model"), dict):
+    if not isinstance(meta, dict) or meta.get("kind") != "chainrule-training":
         raise UserError(f"{args.resume} is not a training checkpoint written by chainrule train")
+    meta = checked_meta(args.resume, meta)
     check_resume_flags(args, meta)
+    _check_saved_model(args.resume, meta)
     dataset = meta.get("dataset")
-    if dataset not in choices.DATASETS:
-        raise UserError(f"checkpoint {args.resume} was trained on {dataset!r}, not a known dataset")
+    if dataset is None:
+        raise UserError(f"checkpoint {args.resume} records no dataset")
     (x, t), (xt, tt) = load_data(dataset, args.data_dir, meta["model"]["dtype"])
     try:
         return Trainer.from_checkpoint(
