@@ -1,7 +1,9 @@
 """Datasets: IDX file reading/writing and the MNIST / Fashion-MNIST loaders.
 
->>> from chainrule.datasets import load_mnist
->>> (x_train, t_train), (x_test, t_test) = load_mnist(normalize=True, flatten=True)
+Loading MNIST (from ``CHAINRULE_DATA``, the cache, or a verified download)::
+
+    from chainrule.datasets import load_mnist
+    (x_train, t_train), (x_test, t_test) = load_mnist(normalize=True, flatten=True)
 
 See :mod:`chainrule.datasets.mnist` for where the files are looked for and how to supply them.
 """

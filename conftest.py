@@ -1,4 +1,5 @@
-"""Shared fixtures: deterministic seeding, a NumPy generator, and hypothesis profiles."""
+"""Shared fixtures for the tests and the doctests of every module (hence at the root):
+deterministic seeding, a NumPy generator, hypothesis profiles, and no network."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import os
 
 # Before NumPy is imported anywhere: one BLAS thread keeps small matmuls fast and timings stable.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+# No test touches the network: data comes from CHAINRULE_DATA or the tests' own files.
+os.environ.setdefault("CHAINRULE_OFFLINE", "1")
 
 import numpy as np
 import pytest
