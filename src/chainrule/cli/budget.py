@@ -27,21 +27,28 @@ def _plain(config: Any) -> dict[str, Any]:
 
 
 def _features(config: Mapping[str, Any]) -> tuple[int, int]:
-    """(inputs of the first hidden layer, parameters besides the dense chain).
+    """(inputs of the first hidden layer, parameters outside the dense chain).
 
     Measured on the same model with every hidden size 1 (a few kilobytes): its widest 2-D
     weight is the dense chain's input (784 for an MLP on MNIST, the flattened feature map of
-    a conv net), and its parameter count bounds what the hidden sizes do not scale.
+    a conv net), and what its parameters hold beyond its own dense chain (convolutions) does
+    not grow with the hidden sizes.
     """
     from chainrule.models import build_model, model_config
 
     options = _plain(config)
-    options["hidden"] = [1] * len(options.get("hidden") or [1])
+    ones = [1] * len(options.get("hidden") or [1])
+    options["hidden"] = ones
     small = build_model(model_config(options.pop("model", "two-layer"), **options), rng=0)
     shapes = [tuple(p.shape) for p in small.params.values()]
     widest = max((max(s) for s in shapes if len(s) == 2), default=1)
-    total = sum(int(_product(s)) for s in shapes)
-    return widest, total
+    total = sum(_product(s) for s in shapes)
+    return widest, total - _dense([widest, *ones, int(options.get("output_size", 10))])
+
+
+def _dense(sizes: list[int]) -> int:
+    """Weights and biases of affine layers ``sizes[0] -> sizes[1] -> ...``."""
+    return sum((a + 1) * b for a, b in itertools.pairwise(sizes))
 
 
 def _product(shape: tuple[int, ...]) -> int:
@@ -55,14 +62,14 @@ def estimate(config: Mapping[str, Any]) -> tuple[int, int]:
     """(parameters, activation values per sample) of the model ``config`` describes."""
     cfg = _plain(config)
     hidden = [int(h) for h in cfg.get("hidden") or []]
-    features, small_total = _features(cfg)
+    features, others = _features(cfg)
     sizes = [features, *hidden, int(cfg.get("output_size", 10))]
-    dense = sum((a + 1) * b for a, b in itertools.pairwise(sizes))
+    dense = _dense(sizes)
     # Each layer's output, its gradient and a saved copy or two; a conv net's feature maps
     # (and their im2col columns) come on top of the dense chain.
     conv = features if features > int(cfg.get("input_size", 784)) else 0
     per_sample = 4 * (sum(sizes[1:]) + conv)
-    return dense + small_total, per_sample
+    return dense + max(others, 0), per_sample
 
 
 def check_model_size(config: Mapping[str, Any], batch_size: int, what: str) -> None:

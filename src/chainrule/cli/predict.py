@@ -62,7 +62,7 @@ def read_image(path: str, side: int, invert: bool) -> Any:
     except UnidentifiedImageError:
         raise UserError(f"cannot read {path}: not an image file Pillow knows") from None
     except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
-        raise UserError(f"cannot read {path}: {first_line(exc)}") from None
+        raise UserError(f"image {path} is over the size limit: {first_line(exc)}") from None
     except (OSError, ValueError, SyntaxError) as exc:  # Pillow's plugins raise all three
         raise UserError(f"cannot read {path}: {first_line(exc)}") from None
     if invert:
