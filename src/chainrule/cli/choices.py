@@ -55,7 +55,7 @@ def default_hidden(model: str) -> list[int]:
     spec = models()[model]
     hidden = getattr(spec, "default_hidden", None)
     if hidden is None:
-        hidden = spec.extra_defaults.get("hidden", _FALLBACK_HIDDEN.get(model, [50]))
+        hidden = spec.extra_defaults.get("hidden", _FALLBACK_HIDDEN.get(spec.name, [50]))
     return list(hidden)
 
 
