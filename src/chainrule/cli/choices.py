@@ -35,10 +35,19 @@ def optimizers() -> dict[str, Any]:
 
 
 def activations() -> tuple[str, ...]:
-    """The activation names a model accepts."""
+    """The activation names a model accepts (the one activation table)."""
+    try:
+        from chainrule.activations import ACTIVATIONS  # type: ignore[import-not-found]
+    except ImportError:
+        from chainrule.models import ACTIVATIONS
+    return tuple(ACTIVATIONS)
+
+
+def engines() -> tuple[str, ...]:
+    """The engines a model can be built on: the book's layers or the autograd modules."""
     from chainrule import models as m
 
-    return tuple(getattr(m, "ACTIVATIONS", ("relu", "sigmoid", "tanh")))
+    return tuple(getattr(m, "ENGINES", ("layers", "autograd")))
 
 
 def schedules() -> tuple[str, ...]:
@@ -53,7 +62,7 @@ def schedules() -> tuple[str, ...]:
 def default_hidden(model: str) -> list[int]:
     """The hidden layer sizes ``model`` gets when ``--hidden`` is not given."""
     spec = models()[model]
-    hidden = getattr(spec, "default_hidden", None)
+    hidden = getattr(spec, "hidden", None)
     if hidden is None:
         hidden = spec.extra_defaults.get("hidden", _FALLBACK_HIDDEN.get(spec.name, [50]))
     return list(hidden)

@@ -78,6 +78,13 @@ def _add_model_flags(train: Any) -> None:
         help="dropout ratio (mlp: default 0 = off; deep-cnn: default 0.5)",
     )
     model.add_argument("--dtype", choices=("float32", "float64"), help="default: float32")
+    model.add_argument(
+        "--engine",
+        choices=types.LazyChoices(choices.engines),
+        metavar="NAME",
+        help="layers (the book's networks, default) or autograd (the same network built from "
+        "chainrule.nn modules on the Tensor engine); checkpoints record it",
+    )
 
 
 def _add_optimization_flags(train: Any) -> None:

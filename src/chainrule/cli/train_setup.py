@@ -55,6 +55,8 @@ def model_options(args: argparse.Namespace, model_name: str, opt_name: str) -> d
         options["batchnorm"] = True
     if args.dropout is not None:
         options["dropout"] = args.dropout
+    if args.engine not in (None, "layers"):  # "layers" is every config's default
+        options["engine"] = args.engine
     return options
 
 
@@ -131,6 +133,7 @@ def _resume_checks(args: argparse.Namespace, meta: dict[str, Any]) -> list[tuple
         ("--batchnorm", True if args.batchnorm else None, config.get("batchnorm")),
         ("--dropout", args.dropout, config.get("dropout")),
         ("--dtype", args.dtype, config.get("dtype")),
+        ("--engine", args.engine, config.get("engine", "layers")),
         ("--dataset", args.dataset, meta.get("dataset")),
         ("--optimizer", args.optimizer, opt_name),
         ("--lr", args.lr, trainer.get("base_lr")),
