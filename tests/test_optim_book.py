@@ -156,6 +156,20 @@ def test_adam_book_variant_is_the_books_formula_on_arrays():
     assert not np.allclose(pytorch["W"], ours["W"])
 
 
+def test_the_books_adam_is_pytorchs_with_eps_over_root_of_the_correction():
+    # As Adam's docstring says: eps / sqrt(1 - beta2**t) in PyTorch's formula gives the book's.
+    rng = np.random.default_rng(6)
+    book, torchlike = {"W": rng.normal(size=5)}, {}
+    torchlike["W"] = book["W"].copy()
+    opt_book, opt_torch = Adam(lr=0.1, eps=1e-2, variant="book"), Adam(lr=0.1, eps=1e-2)
+    for t in range(1, 6):
+        g = rng.normal(size=5) * 1e-2
+        opt_torch.eps = 1e-2 / math.sqrt(1 - 0.999**t)
+        opt_book.update(book, {"W": g})
+        opt_torch.update(torchlike, {"W": g})
+        np.testing.assert_allclose(book["W"], torchlike["W"], rtol=1e-13)
+
+
 def test_adam_variant_is_validated_saved_and_restored():
     with pytest.raises(ValueError, match=r"Adam: variant must be one of \['pytorch', 'book'\]"):
         Adam(variant="keras")
