@@ -291,8 +291,8 @@ class Adam(Optimizer):
     elementwise = True
     default_lr = 0.001
     book_lr = 0.001
-    hyper_names = ("lr", "beta1", "beta2", "eps")
-    option_names = ("variant",)
+    hyper_names: tuple[str, ...] = ("lr", "beta1", "beta2", "eps")
+    option_names: tuple[str, ...] = ("variant",)
     slot_names = ("m", "v")
     beta1 = _Hyper(_check_unit)
     beta2 = _Hyper(_check_unit)
