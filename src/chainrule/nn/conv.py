@@ -16,8 +16,9 @@ connected modules.
 ...     nn.MaxPool2d(2), nn.Flatten(), nn.Linear(4 * 4 * 4, 10, rng=np.random.default_rng(1)))
 >>> model(np.ones((2, 1, 8, 8), dtype=np.float32)).shape
 (2, 10)
->>> model[0]
+>>> model[0]  # doctest: +NORMALIZE_WHITESPACE
 Conv2d(1, 4, kernel_size=(3, 3), stride=(1, 1), pad=(1, 1))
+    # W (4, 1, 3, 3), b (4,): 40 parameters
 """
 
 from __future__ import annotations
@@ -27,12 +28,11 @@ from typing import Any
 import numpy as np
 
 from chainrule import functions as F
-from chainrule.config import get_rng
 from chainrule.functions.normalization import BatchNormState
-from chainrule.nn.init import check_init, check_size, init_std, normal
-from chainrule.nn.layers import _float_dtype
+from chainrule.nn.init import check_init, check_size, default_rng, init_std, normal
 from chainrule.nn.module import Module, Parameter
 from chainrule.tensor import Tensor
+from chainrule.validation import float_dtype
 
 
 def _pair(owner: str, argname: str, value: Any, minimum: int) -> tuple[int, int]:
@@ -56,7 +56,8 @@ def _check_images(module: Module, x: Any, channels: int | None = None) -> None:
     shape = tuple(getattr(x, "shape", ()))
     if len(shape) != 4 or (channels is not None and shape[1] != channels):
         want = f"(N, {channels}, H, W)" if channels is not None else "(N, C, H, W)"
-        raise ValueError(f"{module!r}: input must have shape {want}, got {shape}")
+        label = f"{type(module).__name__}({module.extra_repr()})"
+        raise ValueError(f"{label}: input must have shape {want}, got {shape}")
 
 
 class Conv2d(Module):
@@ -73,15 +74,16 @@ class Conv2d(Module):
 
     ``W`` is drawn from ``N(0, std**2)`` with ``std`` given by ``init`` (``'he'``,
     ``'xavier'`` or a number; :mod:`chainrule.nn.init`) for ``fan_in = C * FH * FW``; ``b``
-    starts at zero. ``rng`` defaults to the library's generator (:func:`chainrule.seed`).
+    starts at zero. ``rng`` defaults to :func:`chainrule.nn.init.default_rng`.
 
     **Backward** (in the op, written once): with ``d = dout`` as a (FN, N*OH*OW) matrix and
     ``col = im2col(x)``: ``dW = d @ col.T``, ``db = d.sum(axis=1)``,
     ``dx = col2im(W.reshape(FN, -1).T @ d)``. Linear in every input: no kinks.
 
     >>> conv = Conv2d(3, 8, kernel_size=3, stride=2, pad=1, rng=np.random.default_rng(0))
-    >>> conv
+    >>> conv  # doctest: +NORMALIZE_WHITESPACE
     Conv2d(3, 8, kernel_size=(3, 3), stride=(2, 2), pad=(1, 1))
+        # W (8, 3, 3, 3), b (8,): 224 parameters
     >>> conv.W.shape, conv.b.shape
     ((8, 3, 3, 3), (8,))
     >>> conv(np.ones((5, 3, 9, 9), dtype=np.float32)).shape
@@ -108,8 +110,8 @@ class Conv2d(Module):
         self.stride = _pair(me, "stride", stride, 1)
         self.pad = _pair(me, "pad", pad, 0)
         init = check_init(me, "init", init)
-        dtype = _float_dtype(me, dtype)
-        rng = get_rng() if rng is None else rng
+        dtype = float_dtype(me, dtype)
+        rng = default_rng() if rng is None else rng
         fh, fw = self.kernel_size
         shape = (self.out_channels, self.in_channels, fh, fw)
         std = init_std(init, self.in_channels * fh * fw)
@@ -237,7 +239,7 @@ class BatchNorm2d(Module):
     ):
         super().__init__()
         n = check_size("BatchNorm2d", "num_features", num_features)
-        dtype = _float_dtype("BatchNorm2d", dtype)
+        dtype = float_dtype("BatchNorm2d", dtype)
         self.num_features = n
         self.gamma = Parameter(np.ones(n, dtype=dtype), "gamma")
         self.beta = Parameter(np.zeros(n, dtype=dtype), "beta")
