@@ -20,6 +20,7 @@ from chainrule import Tensor, layers, nn
 from chainrule import functions as F
 from chainrule.gradcheck import compare
 from chainrule.optim import Adam
+from chainrule.training import Trainer
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -504,3 +505,30 @@ def test_simple_conv_net_twin_learns_an_mnist_slice(rng):
     with chainrule.no_grad():
         accuracy = float((model.eval()(x_val).data.argmax(axis=1) == t_val).mean())
     assert accuracy > 0.7
+
+
+@pytest.mark.slow
+def test_simple_conv_net_twin_trains_saves_and_resumes_bit_identically(tmp_path):
+    (x_train, t_train), (x_test, t_test) = load_mnist_or_skip()
+    data = x_train[:500], t_train[:500], x_test[:100], t_test[:100]
+
+    def trainer(iterations: int) -> Trainer:
+        model = nn.SimpleConvNet(
+            conv_param={"filter_num": 8}, hidden_size=20, rng=np.random.default_rng(0),
+            dtype=np.float32,
+        )  # fmt: skip
+        opt = Adam(model.parameters(), lr=1e-3)  # PyTorch's order
+        return Trainer(model, opt, *data, iterations=iterations, batch_size=25, progress=False)
+
+    whole = trainer(12)
+    whole.fit()
+    half = trainer(6)
+    half.fit()
+    half.save(tmp_path / "half.npz")
+    resumed = trainer(12)
+    resumed.restore(tmp_path / "half.npz")
+    resumed.fit()
+    assert list(resumed.model.params) == ["W1", "b1", "W2", "b2", "W3", "b3"]
+    for key, value in whole.model.params.items():
+        assert_array_equal(resumed.model.params[key], value, err_msg=key)
+    assert not np.array_equal(half.model.params["W1"], whole.model.params["W1"])
