@@ -9,6 +9,7 @@ batch statistics, and real MNIST for a short training run.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,9 @@ from chainrule import functions as F
 from chainrule.gradcheck import compare
 from chainrule.optim import Adam
 from chainrule.training import Trainer
+
+sys.path.insert(0, str(Path(__file__).parent))
+import fake_cupy
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -468,6 +472,40 @@ def test_twins_default_to_the_books_architecture():
     assert scores.dtype == np.float32
     F.softmax_cross_entropy(scores, np.array([1, 2])).backward()
     assert all(p.grad.dtype == np.float32 for p in f32.parameters())
+
+
+@pytest.mark.parametrize("kind", ["deep", "bn"])
+def test_on_a_device_the_modules_compute_what_they_compute_on_the_cpu(rng, kind):
+    # The CuPy stand-in: device arrays that refuse to mix with NumPy, so a host array left in a
+    # module (or created by it) fails here as it would on a GPU.
+    def make() -> nn.Module:
+        if kind == "deep":
+            return tiny_deep(nn.DeepConvNet, seed=3, dropout_ratio=0.3, inverted_dropout=False)
+        f = {"rng": np.random.default_rng(3), "dtype": np.float64}
+        return nn.Sequential(
+            nn.Conv2d(1, 3, 3, pad=1, **f), nn.BatchNorm2d(3, dtype=np.float64), nn.ReLU(),
+            nn.AvgPool2d(2), nn.Conv2d(3, 2, 2, **f), nn.MaxPool2d(3, stride=1, pad=1),
+            nn.Flatten(), nn.Linear(8, 3, **f),
+        )  # fmt: skip
+
+    x, t = rng.standard_normal((4, 1, 12, 12)), np.array([0, 2, 1, 1])
+    if kind == "bn":
+        x = x[:, :, :6, :6]
+    cpu = make()  # the same seeds: the same weights and dropout masks
+    loss_cpu, grads_cpu = cpu.loss_and_grads(x, t)
+    with fake_cupy.installed():
+        gpu = make().to("cuda")
+        loss_gpu, grads_gpu = gpu.loss_and_grads(chainrule.to_device(x, "cuda"), t)
+        assert all(type(g).__module__ == "cupy" for g in grads_gpu.values())
+        grads_gpu = {k: chainrule.to_numpy(g) for k, g in grads_gpu.items()}
+        buffers = {k: chainrule.to_numpy(b) for k, b in gpu.buffers.items()}
+        scores = chainrule.to_numpy(gpu.predict(chainrule.to_device(x, "cuda")))
+    assert loss_gpu == loss_cpu
+    for key, g in grads_cpu.items():
+        assert_array_equal(grads_gpu[key], g, err_msg=key)
+    for key, b in cpu.buffers.items():
+        assert_array_equal(buffers[key], b, err_msg=key)
+    assert_array_equal(scores, cpu.predict(x))
 
 
 def load_mnist_or_skip():
