@@ -53,6 +53,8 @@ class Tensor:
         if isinstance(data, Tensor):
             data = data.data
         data = _as_data(data)
+        if data.dtype.kind not in "biufc":
+            raise TypeError(f"Tensor: data must be numbers, got {data.dtype} from {data!r:.40}")
         floating = data.dtype.kind in "fc"
         if requires_grad is None:
             requires_grad = floating
