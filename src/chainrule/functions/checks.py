@@ -10,8 +10,10 @@ op raises itself (they start with its name) pass through unchanged.
 
 Non-finite values are IEEE arithmetic's answer inside the graph — ``log(0) = -inf``,
 ``sqrt(-1) = nan``, ``exp(1000) = inf`` — with a :class:`NonFiniteWarning` naming the op when
-finite inputs give a non-finite result (:func:`warn_non_finite`); where they would do harm
-unnoticed, at a loss, they are an error (:func:`check_finite`).
+finite inputs give a non-finite result (:func:`ieee`, used by ``exp``, ``log``, ``sqrt`` and
+``pow``); where they would do harm unnoticed, at a loss, they are an error
+(:func:`check_finite`). ``+ - * /`` are NumPy's own (``1 / 0 = inf`` with NumPy's warning): they
+sit on every hot path, and IEEE is the right answer there.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ import functools
 import re
 import warnings
 from typing import Any
+
+import numpy as np
 
 from chainrule.backend import device_of, get_array_module
 
@@ -116,16 +120,27 @@ def rephrase(f: Any, method: str, args: tuple[Any, ...], exc: BaseException) -> 
     return new
 
 
+def ieee(op: str, fn: Any, x: Any) -> Any:
+    """``fn(x)`` with IEEE's inf/NaN where ``x`` is outside the domain, and a
+    :class:`NonFiniteWarning` naming ``op`` instead of NumPy's anonymous RuntimeWarning."""
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        out = fn(x)
+    warn_non_finite(op, x, out)
+    return out
+
+
 def warn_non_finite(op: str, x: Any, out: Any) -> None:
     """Warn, naming ``op``, when finite ``x`` gave a non-finite ``out`` (IEEE's answer)."""
     xp = get_array_module(out)
+    out = xp.asarray(out)
+    x = xp.broadcast_to(xp.asarray(x), out.shape)  # pow's exponent may broadcast x
     made = ~xp.isfinite(out) & xp.isfinite(x)
     if bool(made.any()):
-        first = x[tuple(xp.argwhere(made)[0])] if getattr(x, "ndim", 0) else x
+        first = tuple(xp.argwhere(made)[0])
         warnings.warn(
             f"{op}: {int(made.sum())} finite input value(s) gave inf or NaN (first: "
-            f"{op}({float(first)!r}) = {float(out[made].ravel()[0])!r}); kept as IEEE "
-            "arithmetic's answer",
+            f"{op}({x[first].item()!r}) = {out[first].item()!r}); kept as IEEE arithmetic's "
+            "answer",
             NonFiniteWarning,
             stacklevel=4,
         )

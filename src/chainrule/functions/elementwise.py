@@ -17,22 +17,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from chainrule.backend import get_array_module
 from chainrule.function import Function
 from chainrule.functions.arithmetic import _shape, sum_to
-from chainrule.functions.checks import warn_non_finite
+from chainrule.functions.checks import ieee
 from chainrule.tensor import Tensor
-
-
-def _ieee(op: str, fn: Any, x: Any) -> Any:
-    """``fn(x)`` with IEEE's inf/NaN where ``x`` is outside the domain, and a
-    :class:`~chainrule.functions.checks.NonFiniteWarning` naming ``op`` (not NumPy's own)."""
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        out = fn(x)
-    warn_non_finite(op, x, out)
-    return out
 
 
 class Exp(Function):
@@ -44,7 +33,7 @@ class Exp(Function):
     differentiable_backward = True
 
     def forward(self, x: Any) -> Any:
-        self.out = _ieee("exp", get_array_module(x).exp, x)
+        self.out = ieee("exp", get_array_module(x).exp, x)
         return self.out
 
     def backward(self, dout: Any) -> Any:
@@ -61,7 +50,7 @@ class Log(Function):
 
     def forward(self, x: Any) -> Any:
         self.x = x
-        return _ieee("log", get_array_module(x).log, x)
+        return ieee("log", get_array_module(x).log, x)
 
     def backward(self, dout: Any) -> Any:
         return dout / self.x
@@ -76,7 +65,7 @@ class Sqrt(Function):
     differentiable_backward = True
 
     def forward(self, x: Any) -> Any:
-        self.out = _ieee("sqrt", get_array_module(x).sqrt, x)
+        self.out = ieee("sqrt", get_array_module(x).sqrt, x)
         return self.out
 
     def backward(self, dout: Any) -> Any:
