@@ -657,22 +657,22 @@ class MaxPool2d(_Pool2d):
         self._check_dout(dout)
         if self.share is not None:
             return self._col2im(self.share * _batch_last(dout)[:, None])
-        # Fast path: which tile holds each window's maximum, recomputed from x and out (cheaper
-        # than storing it); ties split dout equally, as in _split. Float masks: a product with
-        # a bool array casts in a slow buffered loop.
+        # Fast path: mark each window's maxima in dx itself (1.0 where the entry equals out,
+        # recomputed from x and out: cheaper than storing it), count them (ties split dout
+        # equally, as in _split), then scale by dout / count in place. No mask arrays.
         xp = get_array_module(dout)
         dtype = xp.result_type(dout.dtype, np.float32)
-        winners = []
-        for k, tile in enumerate(self._tiles(self.x)):
-            winners.append(xp.equal(tile, self.out, out=_temporary(f"won{k}", self.out, dtype)))
-        count = _temporary("count", self.out, dtype)
-        count[...] = winners[0]
-        for won in winners[1:]:
-            count += won
-        g = xp.divide(dout, count, out=_temporary("g", self.out, dtype))  # out's memory order
         dx = self._like_input(dtype)
-        for won, dx_tile in zip(winners, self._tiles(dx)):
-            xp.multiply(won, g, out=dx_tile)
+        dx_tiles = self._tiles(dx)
+        for x_tile, dx_tile in zip(self._tiles(self.x), dx_tiles):
+            xp.equal(x_tile, self.out, out=dx_tile)
+        count = _temporary("count", self.out, dtype)  # laid out as out (and dx)
+        count[...] = dx_tiles[0]
+        for dx_tile in dx_tiles[1:]:
+            count += dx_tile
+        g = xp.divide(dout, count, out=count)
+        for dx_tile in dx_tiles:
+            dx_tile *= g
         return dx
 
     def kink_state(self) -> Any:
