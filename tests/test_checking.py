@@ -328,6 +328,22 @@ def test_loss_summed_over_the_batch_is_a_note_not_a_failure() -> None:
     report = check_layer(IdentityWithLoss)
     assert report.status == "PASS" and codes(report, "note") == {"forward_factor_batch"}
 
+    class SoftmaxWithLoss:  # integer labels are fine too, and a backward without dout
+        check_inputs = {"x": (4, 3), "t": np.array([0, 2, 1, 1])}  # noqa: RUF012
+
+        def forward(self, x, t):
+            e = np.exp(x - x.max(axis=1, keepdims=True))
+            self.y, self.t = e / e.sum(axis=1, keepdims=True), t
+            return -np.mean(np.log(self.y[np.arange(len(t)), t]))
+
+        def backward(self):
+            dx = self.y.copy()
+            dx[np.arange(len(self.t)), self.t] -= 1
+            return dx / len(self.t)
+
+    report = check_layer(SoftmaxWithLoss)
+    assert report.status == "PASS" and not report.diagnoses, str(report)
+
 
 def test_a_layer_that_exits_or_returns_odd_things_is_reported() -> None:
     class Exits:
