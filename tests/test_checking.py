@@ -421,3 +421,16 @@ def test_a_base_class_is_skipped_and_float32_is_flagged() -> None:
 
     report = check_layer(Sigmoid)
     assert "low_precision" in codes(report, "warning")
+
+
+def test_the_command_fits_a_subparser(capsys: pytest.CaptureFixture[str]) -> None:
+    import argparse
+
+    from chainrule.checking import command
+
+    parser = argparse.ArgumentParser(prog="chainrule")
+    sub = parser.add_subparsers(dest="command")
+    command.add_arguments(sub.add_parser("check")).set_defaults(func=command.run)
+    args = parser.parse_args(["check", str(DATA / "mul_swapped.py"), "--lang", "zh"])
+    assert args.func(args) == 1
+    assert "顺序颠倒" in capsys.readouterr().out
