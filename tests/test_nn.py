@@ -69,13 +69,6 @@ def test_book_layer_and_autograd_share_the_math(rng):
     np.testing.assert_array_equal(bt.grad, layer.dbeta)
 
 
-def test_batch_norm_no_second_order():
-    x = Tensor(np.random.default_rng(0).normal(size=(3, 2)))
-    y = F.batch_norm(x, Tensor(np.ones(2)), Tensor(np.zeros(2)), F.BatchNormState())
-    with pytest.raises(NotImplementedError, match="second-order"):
-        (y * y).sum().backward(create_graph=True)
-
-
 # ---------------------------------------------------------------- Parameter and Module
 
 
