@@ -31,7 +31,7 @@ from chainrule.functions.noise import Dropout
 from chainrule.gradcheck import numerical_gradient
 from chainrule.layers.affine import Affine
 from chainrule.layers.conv import Convolution, Pooling
-from chainrule.layers.network import BookDropout, BookNetwork, as_labels
+from chainrule.layers.network import BookDropout, BookNetwork
 from chainrule.nn.init import check_init, check_size, default_rng, init_std, normal
 from chainrule.validation import boolean, float_dtype, ratio
 
@@ -132,7 +132,7 @@ class _ConvNetBase(BookNetwork):
         return x
 
     def _loss(self, x: Any, t: Any) -> Any:
-        return self.last_layer.forward(self._forward(x), as_labels(t))
+        return self.last_layer.forward(self._forward(x), t)
 
     def _accuracy(self, x: Any, t: Any, batch_size: int) -> float:
         me = f"{type(self).__name__}.accuracy"
@@ -141,7 +141,7 @@ class _ConvNetBase(BookNetwork):
         scores = np.concatenate(
             [self._forward(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
         )
-        t, one_hot = check_targets(me, scores, as_labels(t))
+        t, one_hot = check_targets(me, scores, t)
         labels = t.argmax(axis=1) if one_hot else t
         return float((scores.argmax(axis=1) == labels).mean())
 
