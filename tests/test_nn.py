@@ -69,6 +69,14 @@ def test_book_layer_and_autograd_share_the_math(rng):
     np.testing.assert_array_equal(bt.grad, layer.dbeta)
 
 
+def test_batch_norm_records_its_backward_for_second_order():
+    # Double backprop through batch norm (checked numerically in test_double_backward.py).
+    x = Tensor(np.random.default_rng(0).normal(size=(3, 2)))
+    y = F.batch_norm(x, Tensor(np.ones(2)), Tensor(np.zeros(2)), F.BatchNormState())
+    (y * y * y).sum().backward(create_graph=True)
+    assert isinstance(x.grad, Tensor) and x.grad.creator is not None
+
+
 # ---------------------------------------------------------------- Parameter and Module
 
 
@@ -198,7 +206,7 @@ def test_linear(rng):
     x = rng.normal(size=(4, 2, 3)).astype(np.float32)
     np.testing.assert_allclose(layer(x).data, x.reshape(4, 6) @ layer.W.data, rtol=1e-6)
     assert [n for n, _ in nn.Linear(2, 2, bias=False).named_parameters()] == ["W"]
-    assert repr(layer) == "Linear(6, 3, bias=True)"
+    assert repr(layer) == "Linear(6, 3, bias=True)  # W (6, 3), b (3,): 21 parameters"
 
 
 @pytest.mark.parametrize(
