@@ -269,19 +269,15 @@ class Module:
         return sum(int(p.data.size) for _, p in self.named_parameters())
 
     def __repr__(self) -> str:
-        """A tree like PyTorch's. Inside it, each module holding parameters of its own lists
-        their shapes and count (``#``), and each container its total."""
+        """A tree like PyTorch's; a module's own parameters are listed with their shapes and
+        every module that holds parameters shows how many (``#``)."""
+        own = ", ".join(f"{k} {tuple(p.shape)}" for k, p in self._parameters.items())
+        count = self.num_parameters()
+        note = f"  # {own}: {count:,} parameters" if own else ""
         head = f"{type(self).__name__}({self.extra_repr()}"
         if not self._modules:
-            return head + ")"
-        lines = []
-        for name, module in self._modules.items():
-            line = f"({name}): {module!r}"
-            own = ", ".join(f"{k} {tuple(p.shape)}" for k, p in module._parameters.items())
-            if own and not module._modules:
-                line += f"  # {own}: {module.num_parameters():,} parameters"
-            lines.append(line.replace("\n", "\n  "))
-        count = self.num_parameters()
+            return head + ")" + note
+        lines = [f"({name}): " + repr(m).replace("\n", "\n  ") for name, m in self._modules.items()]
         total = f"  # {count:,} parameters" if count else ""
         return head + "\n  " + "\n  ".join(lines) + "\n)" + total
 
