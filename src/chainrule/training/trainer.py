@@ -229,6 +229,7 @@ class Trainer:
         xp = get_array_module(x_train)
         xb = xp.empty((self.batch_size, *x_train.shape[1:]), dtype=x_train.dtype)
         tb = xp.empty((self.batch_size, *t_train.shape[1:]), dtype=t_train.dtype)
+        self._params = self.model.params  # one dict for the run (an nn model builds it)
         lock = CheckpointLock(self.checkpoint) if self.checkpoint is not None else None
         self._progress.start(self.total_iterations, self.iteration)
         self._run_start = time.perf_counter()
@@ -271,7 +272,7 @@ class Trainer:
         fault = self.guard.check_step(loss, grads)
         if fault is not None:
             raise self.guard.diverged(self, *fault, step=self.iteration + 1, after_update=False)
-        self.optimizer.update(self.model.params, grads)
+        self.optimizer.update(self._params, grads)
         self.iteration += 1
         self.sampler.advance()
         self._batch_loss_sum += loss
