@@ -24,6 +24,13 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import machine, report
+from chainrule.cli.args import (
+    int_list,
+    name_list,
+    non_negative_float,
+    non_negative_int,
+    positive_int,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 MLP_NETS = ("small", "big")
@@ -40,50 +47,6 @@ FULL = {"repeats": 5, "warmup": 1, "steps": {"small": 500, "big": 12, "conv": 20
         "peak_size": 2048, "peak_tries": 5, "memory_steps": 3, "gap": 0.15}  # fmt: skip
 
 
-def _csv(kind: str, allowed: tuple[str, ...] | None = None) -> Any:
-    def parse(text: str) -> list[Any]:
-        items = [item.strip() for item in text.split(",") if item.strip()]
-        if not items:
-            raise argparse.ArgumentTypeError(f"empty list of {kind}")
-        if allowed is None:
-            try:
-                values = [int(item) for item in items]
-            except ValueError:
-                raise argparse.ArgumentTypeError(f"{kind} must be integers: {text!r}") from None
-            if any(v < 1 for v in values):
-                raise argparse.ArgumentTypeError(f"{kind} must be at least 1: {text!r}")
-            return values
-        unknown = [item for item in items if item not in allowed]
-        if unknown:
-            raise argparse.ArgumentTypeError(
-                f"unknown {kind} {', '.join(unknown)}; choose from {', '.join(allowed)}"
-            )
-        return items
-
-    return parse
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def _seconds(text: str) -> float:
-    value = float(text)
-    if not value >= 0:  # also rejects nan
-        raise argparse.ArgumentTypeError(f"must be a non-negative number of seconds, got {text}")
-    return value
-
-
-def _non_negative(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be at least 0, got {value}")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks",
@@ -92,26 +55,26 @@ def build_parser() -> argparse.ArgumentParser:
         "and PyTorch on the CPU, timed interleaved in one process per thread count.",
     )
     parser.add_argument(
-        "--threads", type=_csv("thread counts"), default=[1, 2], metavar="N[,N...]",
+        "--threads", type=int_list("thread counts"), default=[1, 2], metavar="N[,N...]",
         help="BLAS/OpenMP thread counts, one worker process each (default: 1,2)",
     )  # fmt: skip
-    parser.add_argument("--repeats", type=_positive, help="timed rounds (default 5; quick 2)")
+    parser.add_argument("--repeats", type=positive_int, help="timed rounds (default 5; quick 2)")
     parser.add_argument(
-        "--warmup", type=_non_negative, help="untimed rounds first (default 1; quick 1)"
+        "--warmup", type=non_negative_int, help="untimed rounds first (default 1; quick 1)"
     )
     parser.add_argument(
-        "--steps", type=_positive,
+        "--steps", type=positive_int,
         help="training steps per timed run, for every net (default: small 500, big 12, "
         "conv 20; quick: 3, 1, 1)",
     )  # fmt: skip
     parser.add_argument(
-        "--nets", type=_csv("nets", NET_NAMES), default=list(MLP_NETS), metavar="NET[,NET]",
+        "--nets", type=name_list("nets", NET_NAMES), default=list(MLP_NETS), metavar="NET[,NET]",
         help="small (784-50-10, batch 100), big (784-1024-1024-10, batch 256), conv "
         "(SimpleConvNet's convolution: batch 100 of 1x28x28, 30 filters 5x5, forward and "
         "backward; not in the default small,big)",
     )  # fmt: skip
     parser.add_argument(
-        "--rows", type=_csv("rows", ROW_NAMES + GPU_ROW_NAMES), default=list(ROW_NAMES),
+        "--rows", type=name_list("rows", ROW_NAMES + GPU_ROW_NAMES), default=list(ROW_NAMES),
         metavar="ROW[,ROW...]",
         help=f"which implementations to time (default all CPU rows: {', '.join(ROW_NAMES)}); "
         "the conv rows are chainrule, im2col-ref and pytorch (dropped when pytorch is left out)",
@@ -127,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-memory", action="store_true", help="skip the per-row peak-memory subprocesses"
     )
     parser.add_argument(
-        "--gap", type=_seconds, metavar="SECONDS",
+        "--gap", type=non_negative_float, metavar="SECONDS",
         help="sleep before each timed run so spinning BLAS/OpenMP threads of the previous row "
         "go idle (default 0.15; quick 0)",
     )  # fmt: skip
@@ -138,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     # Internal: the worker and memory-probe modes the parent starts.
     parser.add_argument("--_worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--_memory", metavar="NET:ROW", help=argparse.SUPPRESS)
-    parser.add_argument("--threads-one", type=_positive, default=1, help=argparse.SUPPRESS)
+    parser.add_argument("--threads-one", type=positive_int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--_out", type=Path, help=argparse.SUPPRESS)
     return parser
 

@@ -40,7 +40,7 @@ from chainrule.training.batching import decode_rng, encode_rng
 from chainrule.training.evaluation import evaluate, model_device, predict_scores
 from chainrule.training.guard import DivergenceGuard, TrainingDiverged
 from chainrule.training.history import HISTORY_KEYS, save_history
-from chainrule.training.schedules import (
+from chainrule.optim.schedules import (
     SCHEDULES,
     CosineSchedule,
     Schedule,

@@ -26,7 +26,7 @@ from chainrule.training.history import append_record, format_record, new_history
 from chainrule.training.lock import CheckpointLock
 from chainrule.training.progress import Progress
 from chainrule.training.protocol import loss_and_grads, model_rngs
-from chainrule.training.schedules import Schedule, make_schedule
+from chainrule.optim.schedules import Schedule, make_schedule
 from chainrule.training.threads import choose_threads
 
 __all__ = ["Trainer"]

@@ -1,5 +1,17 @@
-"""Learning-rate schedules (to move to :mod:`chainrule.optim.schedules`; re-exported by
-:mod:`chainrule.training`)."""
+"""Learning-rate schedules: a factor on the base learning rate before every step.
+
+The trainer multiplies its base ``lr`` by ``schedule.factor(iteration, iters_per_epoch,
+total_iterations)`` and sets it on the optimizer before each step; a schedule's
+:meth:`Schedule.config` is what a checkpoint records, and :func:`make_schedule` turns it back.
+
+>>> s = make_schedule("step", step_epochs=2, gamma=0.5)
+>>> [s.factor(i, 10, 100) for i in (0, 19, 20, 40)]
+[1.0, 1.0, 0.5, 0.25]
+>>> make_schedule(s.config()) == s
+True
+>>> sorted(SCHEDULES)
+['cosine', 'step']
+"""
 
 from __future__ import annotations
 
@@ -75,6 +87,7 @@ class CosineSchedule(Schedule):
         return {"name": "cosine", "min_factor": float(self.min_factor)}
 
 
+#: name -> schedule class; ``"none"`` (no schedule) is accepted by :func:`make_schedule` too.
 SCHEDULES: dict[str, type[Schedule]] = {"step": StepSchedule, "cosine": CosineSchedule}
 
 
