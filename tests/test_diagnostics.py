@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 
 import chainrule.datasets.mnist as mnist_module
-from chainrule import functions as F
 from chainrule import nn
 from chainrule.cli import main
 from chainrule.datasets import write_idx
@@ -418,30 +417,6 @@ def test_train_diagnostics_are_written_when_training_diverges(capsys, tiny_mnist
 # --------------------------------------------------------------------------------------------
 
 
-class ProtocolMLP(nn.MLP):
-    """``nn.MLP`` with the trainable-model protocol (which ``chainrule.nn.Module`` gains for
-    every module; written out here so these tests do not depend on when)."""
-
-    engine = "autograd"
-
-    @property
-    def params(self):
-        return {name: p.data for name, p in self.named_parameters()}
-
-    @property
-    def buffers(self):
-        return dict(self.named_buffers())
-
-    def loss_and_grads(self, x, t):
-        self.zero_grad()
-        loss = F.softmax_cross_entropy(self(x), t)
-        loss.backward()
-        return float(loss.data), {name: p.grad for name, p in self.named_parameters()}
-
-    def predict(self, x):
-        return self(x).data
-
-
 def test_nn_activations_are_found_by_their_dotted_names():
     model = nn.MLP([FEATURES, 8, 6, CLASSES], activation="tanh", rng=np.random.default_rng(0))
     assert [(name, kind) for name, _, kind in activation_layers(model)] == [
@@ -451,7 +426,7 @@ def test_nn_activations_are_found_by_their_dotted_names():
     relu = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Sequential(nn.LeakyReLU(), nn.Sigmoid()))
     assert [(n, k) for n, _, k in activation_layers(relu)] == [
         ("1", "relu"),
-        ("2.0", "other"),
+        ("2.0", "leaky_relu"),
         ("2.1", "sigmoid"),
     ]
 
@@ -459,7 +434,7 @@ def test_nn_activations_are_found_by_their_dotted_names():
 def test_nn_dead_relus_and_names_by_hand(data):
     rng = np.random.default_rng(0)
     x, t = rng.normal(size=(50, FEATURES)), rng.integers(0, CLASSES, 50)
-    model = ProtocolMLP([FEATURES, 8, CLASSES], rng=rng, dtype=np.float64)
+    model = nn.MLP([FEATURES, 8, CLASSES], rng=rng, dtype=np.float64)
     diag = Diagnostics()
     diag.watch(model)
     model.params["0.b"][:3] = -1e6  # three of eight units never fire
@@ -476,7 +451,7 @@ def test_nn_dead_relus_and_names_by_hand(data):
 
 def test_nn_model_through_the_trainer_hook(data, tmp_path):
     x, t, xt, tt = data
-    model = ProtocolMLP([FEATURES, 10, CLASSES], rng=np.random.default_rng(1), dtype=np.float64)
+    model = nn.MLP([FEATURES, 10, CLASSES], rng=np.random.default_rng(1), dtype=np.float64)
     diag = Diagnostics(every=4, probe_size=50)
     trainer = Trainer(
         model, SGD(lr=0.1), x, t, xt, tt, batch_size=20, iterations=12, progress="none",

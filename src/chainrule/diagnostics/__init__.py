@@ -29,7 +29,7 @@ By hand, on a model and a batch::
     from chainrule.optim import SGD
 
     net, opt, diag = TwoLayerNet(784, 50, 10), SGD(lr=0.1), Diagnostics()
-    grads = net.gradient(x_batch, t_batch)               # forward + backward
+    loss, grads = net.loss_and_grads(x_batch, t_batch)   # forward + backward
     before = {k: v.copy() for k, v in net.params.items()}
     opt.update(net.params, grads)
     diag.record(net, grads, before=before, x=x_batch)    # x: also take histograms
@@ -73,31 +73,14 @@ FORMAT_NAME = "chainrule-diagnostics"
 FORMAT_VERSION = 1
 PLOT_FILES = ("grad_norms.png", "update_ratios.png", "dead_relu.png", "activations.png")
 
-# Fixed bin edges per kind of activation. ReLU outputs span decades (0.01 at the book's
-# initialization, tens after training): log-spaced edges, 8 per decade; values outside the
-# range go into the end bins and exact zeros are counted apart.
-_BINS: dict[str, np.ndarray] = {
-    "relu": np.logspace(-4, 2, 49),
-    "sigmoid": np.linspace(0.0, 1.0, 41),
-    "tanh": np.linspace(-1.0, 1.0, 41),
-    "other": np.linspace(-5.0, 5.0, 41),
-}
-
 
 def _kinds() -> tuple[tuple[type, str], ...]:
-    """(class, kind) of every activation, book layer and ``nn`` module alike."""
-    from chainrule import nn
-    from chainrule.functions.elementwise import LeakyRelu, Relu, Sigmoid, Tanh
+    """(class, kind) of every activation, the book's layer and the ``nn`` module alike, from
+    :data:`chainrule.activations.ACTIVATIONS` (which also holds each kind's histogram bins)."""
+    from chainrule.activations import ACTIVATIONS
 
-    return (
-        (Relu, "relu"),
-        (nn.ReLU, "relu"),
-        (Sigmoid, "sigmoid"),
-        (nn.Sigmoid, "sigmoid"),
-        (Tanh, "tanh"),
-        (nn.Tanh, "tanh"),
-        (LeakyRelu, "other"),
-        (nn.LeakyReLU, "other"),
+    return tuple(
+        (cls, name) for name, act in ACTIVATIONS.items() for cls in (act.layer, act.module)
     )
 
 
@@ -105,8 +88,9 @@ def activation_layers(model: Any) -> list[tuple[str, Any, str]]:
     """``(name, layer, kind)`` of every activation layer of ``model``, in order.
 
     The book's networks: the layers of ``model.layers`` (``"Relu1"``, ...); ``nn`` models:
-    every activation module, by its dotted name (``"layers.1"``). ``kind`` is ``"relu"``,
-    ``"sigmoid"``, ``"tanh"`` or ``"other"`` (leaky ReLU).
+    every activation module, by its dotted name (``"layers.1"``). ``kind`` is the activation's
+    name in :data:`chainrule.activations.ACTIVATIONS` (``"relu"``, ``"sigmoid"``, ``"tanh"``,
+    ``"leaky_relu"``).
     """
     layers = getattr(model, "layers", None)
     if isinstance(layers, Mapping):
@@ -175,7 +159,9 @@ class Diagnostics:
         #: layer name to ``{"kind", "counts", "zeros", "total"}`` (counts per bin of
         #: :attr:`bins` ``[kind]``; ``zeros``: exact zeros, counted apart for ReLU only).
         self.histograms: list[dict[str, Any]] = []
-        self.bins: dict[str, list[float]] = {k: v.tolist() for k, v in _BINS.items()}
+        from chainrule.activations import ACTIVATIONS
+
+        self.bins: dict[str, list[float]] = {k: list(a.bins) for k, a in ACTIVATIONS.items()}
         #: Seconds spent in :meth:`on_step` (recording, histograms and copies included).
         self.seconds = 0.0
         self._before: dict[str, np.ndarray] | None = None
@@ -206,7 +192,7 @@ class Diagnostics:
     ) -> None:
         """Record one row of :attr:`history` for ``model`` as it is now.
 
-        Call it after ``model.gradient(x, t)`` (the ReLU layers then hold that batch's
+        Call it after ``model.loss_and_grads(x, t)`` (the ReLU layers then hold that batch's
         pattern) and, for update ratios, after the update with ``before``: copies of
         ``model.params`` taken just before it. ``grads``: the gradients of the step (gradient
         norms are left out without them). ``x``: also take activation histograms on this batch

@@ -17,6 +17,7 @@ from typing import IO, Any
 import numpy as np
 
 from chainrule.backend import blas_threads, get_array_module, to_device
+from chainrule.optim.schedules import Schedule, make_schedule
 from chainrule.serialization import load_checkpoint, save_checkpoint
 from chainrule.training import snapshot
 from chainrule.training.batching import BatchSampler
@@ -26,7 +27,6 @@ from chainrule.training.history import append_record, format_record, new_history
 from chainrule.training.lock import CheckpointLock
 from chainrule.training.progress import Progress
 from chainrule.training.protocol import loss_and_grads, model_rngs
-from chainrule.optim.schedules import Schedule, make_schedule
 from chainrule.training.threads import choose_threads
 
 __all__ = ["Trainer"]
@@ -267,8 +267,14 @@ class Trainer:
             self.optimizer.lr = self.base_lr * self.schedule.factor(
                 self.iteration, self.iters_per_epoch, self.total_iterations
             )
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            loss, grads = loss_and_grads(self.model, xb, tb)
+        try:
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                loss, grads = loss_and_grads(self.model, xb, tb)
+        except FloatingPointError as exc:  # the loss refuses non-finite scores, naming them
+            problem = f"is not finite ({exc})"
+            raise self.guard.diverged(
+                self, "loss", problem, step=self.iteration + 1, after_update=False
+            ) from exc
         fault = self.guard.check_step(loss, grads)
         if fault is not None:
             raise self.guard.diverged(self, *fault, step=self.iteration + 1, after_update=False)
