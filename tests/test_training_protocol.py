@@ -283,3 +283,23 @@ def test_evaluate_matches_the_log_softmax_of_the_scores(data):
 def test_evaluate_names_bad_labels(data, labels, match):
     with pytest.raises(ValueError, match=match):
         evaluate(SoftmaxRegression(), data[2], labels(data[3]), batch_size=64)
+
+
+def test_evaluate_picks_its_blas_threads_too(data):
+    threadpoolctl = pytest.importorskip("threadpoolctl", reason="needs threadpoolctl")
+    seen = []
+
+    class Watched(SoftmaxRegression):
+        def predict(self, x):
+            seen.extend(info["num_threads"] for info in threadpoolctl.threadpool_info())
+            return super().predict(x)
+
+    model = Watched()
+    with threadpoolctl.threadpool_limits(limits=2, user_api="blas"):
+        auto = evaluate(model, data[2], data[3], batch_size=64)
+        assert set(seen) == {1}  # "auto": small products, one thread
+        seen.clear()
+        outer = [info["num_threads"] for info in threadpoolctl.threadpool_info()]
+        forced = evaluate(model, data[2], data[3], batch_size=64, threads=None)
+        assert seen[: len(outer)] == outer  # None: BLAS left as the caller set it
+    assert auto == pytest.approx(forced, rel=1e-12)

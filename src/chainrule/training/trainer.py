@@ -302,11 +302,12 @@ class Trainer:
     def _evaluate_and_record(self) -> dict[str, Any]:
         self._check_params()
         t0 = time.perf_counter()
+        size = self.eval_batch_size  # BLAS threads: fit's count holds (threads=None)
         train_loss, train_acc = evaluate(
-            self.model, self.x_eval, self.t_eval, batch_size=self.eval_batch_size
+            self.model, self.x_eval, self.t_eval, batch_size=size, threads=None
         )
         test_loss, test_acc = evaluate(
-            self.model, self.x_test, self.t_test, batch_size=self.eval_batch_size
+            self.model, self.x_test, self.t_test, batch_size=size, threads=None
         )
         self.eval_seconds += time.perf_counter() - t0
         if not (math.isfinite(train_loss) and math.isfinite(test_loss)):
