@@ -98,6 +98,7 @@ def test_registry_nn_model_from_checkpoint_and_evaluate(data, tmp_path):
     # Trainer.from_checkpoint: the same model class and engine, ready to go on.
     again = Trainer.from_checkpoint(ckpt, *data, iterations=40, progress="none")
     assert type(again.model) is type(model) and again.iteration == 25
+    assert again.threads == meta["trainer"]["threads"] == trainer.threads  # the same count
     again.fit()
     assert again.iteration == 40
 
