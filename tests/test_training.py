@@ -253,12 +253,9 @@ class Recorder:
         self.params = {"w": np.zeros(3, dtype=np.float32)}
         self.batches: list[np.ndarray] = []
 
-    def gradient(self, x, t):
+    def loss_and_grads(self, x, t):
         self.batches.append(x[:, 0].astype(int).copy())
-        return {"w": np.zeros(3, dtype=np.float32)}
-
-    def loss(self, x, t):
-        return 0.0
+        return 0.0, {"w": np.zeros(3, dtype=np.float32)}
 
     def predict(self, x):
         return np.zeros((len(x), 3), dtype=np.float32)
@@ -510,15 +507,15 @@ class Poisoned:
     def __init__(self, model, key: str, at: int) -> None:
         self.model, self.key, self.at, self.calls = model, key, at, 0
         self.params = model.params
-        self.last_layer = model.last_layer
 
-    def gradient(self, x, t):
+    def loss_and_grads(self, x, t):
         self.calls += 1
-        grads = dict(self.model.gradient(x, t))
+        loss, grads = self.model.loss_and_grads(x, t)
+        grads = dict(grads)
         if self.calls == self.at:
             grads[self.key] = grads[self.key].copy()
             grads[self.key][0] = np.nan
-        return grads
+        return loss, grads
 
     def predict(self, x):
         return self.model.predict(x)
@@ -564,7 +561,7 @@ class NanLoss:
         self.model, self.params = model, model.params
 
     def loss_and_grads(self, x, t):
-        grads = self.model.gradient(x, t)
+        _, grads = self.model.loss_and_grads(x, t)
         return float("nan"), grads
 
     def predict(self, x):

@@ -13,7 +13,7 @@ import pytest
 
 from chainrule.optim import SGD, Adam
 from chainrule.serialization import CheckpointError, load_checkpoint
-from chainrule.training import DivergenceGuard, Trainer, TrainingDiverged
+from chainrule.training import DivergenceGuard, Trainer, TrainingDiverged, evaluate
 from chainrule.training.threads import AUTO_WORK, choose_threads
 from test_training import blobs
 
@@ -249,3 +249,57 @@ def test_without_threadpoolctl_the_count_is_not_set(monkeypatch):
     )
     count, note = choose_threads("auto", SoftmaxRegression(), 100)
     assert count is None and "threadpoolctl is not installed" in note
+
+
+# --------------------------------------------------------------------------------------------
+# evaluate: one log-softmax, labels checked
+# --------------------------------------------------------------------------------------------
+
+
+def test_evaluate_matches_the_log_softmax_of_the_scores(data):
+    model = SoftmaxRegression()
+    x, t = data[2], data[3]
+    scores = model.predict(x)
+    logp = scores - np.log(np.exp(scores - scores.max(1, keepdims=True)).sum(1, keepdims=True))
+    logp -= scores.max(1, keepdims=True)
+    want = -logp[np.arange(len(t)), t].mean()
+    loss, acc = evaluate(model, x, t, batch_size=64)
+    assert loss == pytest.approx(want, rel=1e-12)
+    assert acc == np.mean(scores.argmax(1) == t)
+    assert evaluate(model, x, np.eye(4)[t], batch_size=64) == (loss, acc)  # one-hot rows
+
+
+@pytest.mark.parametrize(
+    ("labels", "match"),
+    [
+        (lambda t: np.where(np.arange(len(t)) == 5, 4, t), r"label 4 at index 5 is out of range"),
+        (lambda t: np.where(np.arange(len(t)) == 3, -1, t), r"label -1 at index 3"),
+        (lambda t: t + 0.5, "must be integers"),
+        (lambda t: np.eye(3)[t % 3], r"one-hot targets of shape \(64, 3\) have 3 classes"),
+        (lambda t: t[:-1], "200 samples but 199 labels"),
+        (lambda t: t.astype(str), "dtype <U"),
+    ],
+)
+def test_evaluate_names_bad_labels(data, labels, match):
+    with pytest.raises(ValueError, match=match):
+        evaluate(SoftmaxRegression(), data[2], labels(data[3]), batch_size=64)
+
+
+def test_evaluate_picks_its_blas_threads_too(data):
+    threadpoolctl = pytest.importorskip("threadpoolctl", reason="needs threadpoolctl")
+    seen = []
+
+    class Watched(SoftmaxRegression):
+        def predict(self, x):
+            seen.extend(info["num_threads"] for info in threadpoolctl.threadpool_info())
+            return super().predict(x)
+
+    model = Watched()
+    with threadpoolctl.threadpool_limits(limits=2, user_api="blas"):
+        auto = evaluate(model, data[2], data[3], batch_size=64)
+        assert set(seen) == {1}  # "auto": small products, one thread
+        seen.clear()
+        outer = [info["num_threads"] for info in threadpoolctl.threadpool_info()]
+        forced = evaluate(model, data[2], data[3], batch_size=64, threads=None)
+        assert seen[: len(outer)] == outer  # None: BLAS left as the caller set it
+    assert auto == pytest.approx(forced, rel=1e-12)

@@ -229,6 +229,7 @@ class Trainer:
         xp = get_array_module(x_train)
         xb = xp.empty((self.batch_size, *x_train.shape[1:]), dtype=x_train.dtype)
         tb = xp.empty((self.batch_size, *t_train.shape[1:]), dtype=t_train.dtype)
+        self._params = self.model.params  # one dict for the run (an nn model builds it)
         lock = CheckpointLock(self.checkpoint) if self.checkpoint is not None else None
         self._progress.start(self.total_iterations, self.iteration)
         self._run_start = time.perf_counter()
@@ -278,7 +279,7 @@ class Trainer:
         fault = self.guard.check_step(loss, grads)
         if fault is not None:
             raise self.guard.diverged(self, *fault, step=self.iteration + 1, after_update=False)
-        self.optimizer.update(self.model.params, grads)
+        self.optimizer.update(self._params, grads)
         self.iteration += 1
         self.sampler.advance()
         self._batch_loss_sum += loss
@@ -301,11 +302,12 @@ class Trainer:
     def _evaluate_and_record(self) -> dict[str, Any]:
         self._check_params()
         t0 = time.perf_counter()
+        size = self.eval_batch_size  # BLAS threads: fit's count holds (threads=None)
         train_loss, train_acc = evaluate(
-            self.model, self.x_eval, self.t_eval, batch_size=self.eval_batch_size
+            self.model, self.x_eval, self.t_eval, batch_size=size, threads=None
         )
         test_loss, test_acc = evaluate(
-            self.model, self.x_test, self.t_test, batch_size=self.eval_batch_size
+            self.model, self.x_test, self.t_test, batch_size=size, threads=None
         )
         self.eval_seconds += time.perf_counter() - t0
         if not (math.isfinite(train_loss) and math.isfinite(test_loss)):
