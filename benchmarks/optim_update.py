@@ -4,11 +4,15 @@ Times ``opt.update(params, grads)`` of chainrule's optimizers, float32, on the p
 the small net (784-50-10: ``W1`` 784x50, ``b1`` 50, ``W2`` 50x10, ``b2`` 10), of the big one, or
 on tiny ones where the arithmetic is negligible (``--net tiny``: the bookkeeping alone), next to
 the bare NumPy arithmetic of SGD (``np.multiply(g, lr, out=w); p -= w`` per parameter, no
-checks): the difference is what the optimizer's bookkeeping costs per step.
+checks): the difference is what the optimizer's bookkeeping costs per step. The ``unchecked``
+rows are the current code with ``check_finite = False``: the difference to the ``chainrule`` row
+is what refusing a NaN/inf gradient costs (one reduction per gradient).
 
-``--baseline FILE`` loads another version of ``chainrule/optim.py`` (e.g. the one before the
-checks were cached: ``git show 822a089:src/chainrule/optim.py > /tmp/optim_old.py``) and times
-it side by side, so a before/after comparison is measured under the same load. Rows are
+``--baseline PATH`` loads another version of ``chainrule.optim``: a copy of the package's folder
+(``git archive HEAD~1 src/chainrule/optim | tar -x -C /tmp/old``, then
+``--baseline /tmp/old/src/chainrule/optim``) or an older single-file ``optim.py`` (e.g. the one
+before the checks were cached: ``git show 822a089:src/chainrule/optim.py > /tmp/optim_old.py``),
+and times it side by side, so a before/after comparison is measured under the same load. Rows are
 interleaved: every round runs each row once, in a rotating order; the table shows the best and
 the median round, and the ratio of each row's time to the current code's (same rule; the NumPy
 row against SGD) paired round by round: above 1 is slower than the current code.
@@ -47,12 +51,31 @@ HYPER = {"sgd": {"lr": 0.1}, "momentum": {"lr": 0.1}, "adam": {"lr": 1e-3}}
 
 
 def load_optim(path: Path) -> ModuleType:
-    """Import a copy of ``optim.py`` from ``path`` as a module of its own."""
-    spec = importlib.util.spec_from_file_location("chainrule_optim_baseline", path)
+    """Import another version of ``chainrule.optim`` from ``path`` as a module of its own.
+
+    ``path`` is the package's folder (``src/chainrule/optim``, or a copy of an older one, e.g.
+    from ``git archive``) or an older single-file ``optim.py``. A missing ``.../optim.py``
+    next to an ``optim/`` package means the package (the module became one).
+    """
+    if path.suffix == ".py" and not path.exists() and path.with_suffix("").is_dir():
+        path = path.with_suffix("")
+    if path.name == "__init__.py":
+        path = path.parent
+    name = "chainrule_optim_baseline"
+    if path.is_dir():  # a package: its relative imports resolve inside the copy
+        spec = importlib.util.spec_from_file_location(
+            name, path / "__init__.py", submodule_search_locations=[str(path)]
+        )
+    else:
+        spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
         raise SystemExit(f"cannot import {path}")
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    sys.modules[name] = module  # so that the package's relative imports find it
+    try:
+        spec.loader.exec_module(module)
+    except FileNotFoundError as exc:
+        raise SystemExit(f"cannot import {path}: {exc}") from None
     return module
 
 
@@ -84,13 +107,16 @@ def build_rows(
     """``(name, run-one-update)`` per row; each row updates its own copy of the parameters."""
     import chainrule.optim as current
 
-    versions = [("chainrule", current)] + ([("baseline", baseline)] if baseline else [])
+    versions = [("chainrule", current), ("unchecked", current)]
+    versions += [("baseline", baseline)] if baseline else []
     rows = []
     for rule in rules:
         for label, module in versions:
             params, grads = make_problem(net)
-            update = getattr(module, RULES[rule])(**HYPER[rule]).update
-            rows.append((f"{label} {RULES[rule]}", _bind(update, params, grads)))
+            opt = getattr(module, RULES[rule])(**HYPER[rule])
+            if label == "unchecked":  # what the non-finite gradient check costs
+                opt.check_finite = False
+            rows.append((f"{label} {RULES[rule]}", _bind(opt.update, params, grads)))
     params, grads = make_problem(net)
     floor = bare_sgd(params, HYPER["sgd"]["lr"])
     rows.append(("numpy SGD arithmetic", _bind(floor, params, grads)))
@@ -142,7 +168,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--rules", default="sgd,momentum,adam", help=f"comma-separated, from {', '.join(RULES)}"
     )
-    parser.add_argument("--baseline", type=Path, help="another optim.py to time side by side")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="another chainrule.optim (package folder or optim.py) to time side by side",
+    )
     parser.add_argument("--number", type=int, default=1000, help="updates per timed run")
     parser.add_argument("--repeats", type=int, default=15, help="rounds")
     args = parser.parse_args(argv)

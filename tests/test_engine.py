@@ -372,20 +372,21 @@ def test_second_derivative_through_sigmoid_tanh_and_matmul(rng):
     assert_allclose(x.grad, numeric, rtol=1e-6, atol=1e-9)
 
 
-@pytest.mark.parametrize(
-    "fn",
-    [
-        lambda x: F.softmax_cross_entropy(x, np.array([0, 1])),
-        lambda x: F.identity_with_loss(x, np.zeros((2, 2))),
-        lambda x: F.log_softmax(x).sum(),
-        lambda x: x[np.array([0, 0])].sum(),
-    ],
-    ids=["softmax_cross_entropy", "identity_with_loss", "log_softmax", "get_item"],
-)
-def test_create_graph_through_first_order_only_op_raises(fn):
+class _FirstOrderOnly(chainrule.Function):
+    def forward(self, x):
+        self.x = x
+        return x * x
+
+    def backward(self, dout):
+        return 2.0 * dout * self.x
+
+
+def test_create_graph_through_first_order_only_op_raises():
     x = Tensor(np.array([[1.0, 2.0], [0.5, -1.0]]))
-    with pytest.raises(NotImplementedError, match="second-order"):
-        fn(x).backward(create_graph=True)
+    _FirstOrderOnly()(x).sum().backward()
+    assert_array_equal(x.grad, 2 * x.data)
+    with pytest.raises(NotImplementedError, match="_FirstOrderOnly: second-order"):
+        _FirstOrderOnly()(x).sum().backward(create_graph=True)
 
 
 # ----------------------------------------------------------------------------- memory
@@ -538,3 +539,133 @@ def test_leaf_grads_are_writable_and_never_shared() -> None:
     a.grad *= 2  # the user's own array: modifying it touches nothing else
     np.testing.assert_array_equal(b.grad, np.ones(3))
     np.testing.assert_array_equal(c.grad, np.ones((2, 3)))
+
+
+# ----------------------------------------------------------------------------- issue 12 bugs
+# Each of these failed before the fix (found by comparing with PyTorch's autograd).
+
+
+def _second_derivative(fn, x0):
+    """d2/dx2 of fn at the scalar x0, via create_graph."""
+    x = Tensor(np.array(x0))
+    fn(x).backward(create_graph=True)
+    g = x.grad
+    x.cleargrad()
+    if g.requires_grad:  # else the first derivative is a constant
+        g.backward()
+    return 0.0 if x.grad is None else float(x.grad)
+
+
+def test_a_retained_intermediate_grad_does_not_leak_into_the_next_backward():
+    x = Tensor(np.array(1.0))
+    y = x * 3.0
+    z = y * 1.0
+    z.backward(retain_grad=True)
+    assert float(x.grad) == 3.0 and float(y.grad) == 1.0
+    z.backward()
+    assert float(x.grad) == 6.0  # was 9.0: the second pass added into y's retained grad
+    assert float(y.grad) == 1.0  # not retained this time: left as the first pass kept it
+
+
+def test_retained_intermediate_grads_accumulate_like_leaves():
+    x = Tensor(np.array(1.0))
+    y = x * 3.0
+    z = y * 2.0
+    z.backward(retain_grad=True)
+    z.backward(retain_grad=True)
+    assert float(y.grad) == 4.0 and float(x.grad) == 12.0  # as PyTorch's retain_grad()
+
+
+def test_create_graph_with_retain_grad_gives_the_right_second_derivative():
+    x = Tensor(np.array(0.5))
+    y = F.exp(x)
+    y.backward(create_graph=True, retain_grad=True)
+    g = x.grad
+    x.cleargrad()
+    g.backward()
+    assert_allclose(float(x.grad), math.exp(0.5), rtol=1e-15)  # was 2 * e**0.5
+
+
+def test_create_graph_through_a_value_used_twice():
+    # (x + 1) * (x + 1) raised AttributeError: 'Tensor' object has no attribute 'copy'
+    assert _second_derivative(lambda x: (x + 1) * (x + 1), 2.0) == 2.0
+    x = Tensor(np.array(2.0))
+    ((x + 1) * (x + 1)).backward(create_graph=True, retain_grad=True)
+    assert float(x.grad) == 6.0
+
+
+def test_pow_with_a_broadcasting_array_exponent_sums_back_to_x():
+    x = Tensor(np.array(2.0))
+    (x ** np.array([1.0, 2.0])).sum().backward()
+    assert x.grad.shape == () and float(x.grad) == 5.0  # was [1., 4.]
+    x = Tensor(np.array([[1.5], [2.0]]))
+    (x ** np.array([1.0, 2.0, 3.0])).backward(np.ones((2, 3)))
+    assert_allclose(x.grad, [[1 + 3.0 + 3 * 2.25], [1 + 4.0 + 12.0]])
+
+
+@pytest.mark.parametrize(
+    ("fn", "expected"),
+    [
+        (lambda x: x.detach() / x, 0.5),  # 2 c / x**3 with c = x = 2
+        (lambda x: x * x.data, 0.0),
+        (lambda x: x * Tensor(x.data), 0.0),  # two Tensors on one array
+        (lambda x: Tensor(x.data) / x, 0.5),
+        (lambda x: F.dropout(x, 0.0) * x, 2.0),
+        (lambda x: F.dropout(x, 0.0) / x.detach() * F.dropout(x, 0.0), 1.0),
+    ],
+)
+def test_second_order_when_two_inputs_share_one_array(fn, expected):
+    assert _second_derivative(fn, 2.0) == expected
+
+
+def test_second_order_through_eval_mode_dropout():
+    with chainrule.eval_mode():
+        assert _second_derivative(lambda x: F.dropout(x, 0.5) * x, 3.0) == 2.0
+        assert _second_derivative(lambda x: x.detach() * F.dropout(x, 0.5) ** 2, 3.0) == 6.0
+
+
+def test_pow_gradient_with_exponent_zero_is_zero_at_zero():
+    x = Tensor(np.array([0.0, 1.0]))
+    (x**0).sum().backward()
+    assert_array_equal(x.grad, [0.0, 0.0])  # was [nan, 0.]
+    x = Tensor(np.array([0.0, 2.0]))
+    (x ** np.array([0.0, 3.0])).backward(np.ones(2))
+    assert_array_equal(x.grad, [0.0, 12.0])
+
+
+def test_backward_on_a_leaf_twice_accumulates():
+    x = Tensor(np.array([1.0, 2.0]))
+    seed = np.array([0.5, -1.0])
+    x.backward(seed)
+    x.backward(seed)
+    assert_array_equal(x.grad, [1.0, -2.0])  # was overwritten: [0.5, -1.0]
+    assert_array_equal(seed, [0.5, -1.0])
+    x.grad[0] = 7.0
+    assert seed[0] == 0.5  # the leaf's grad is its own array, not the caller's seed
+
+
+def test_retained_intermediate_grads_are_writable_arrays_of_their_own():
+    x = Tensor(np.ones(3))
+    b = F.broadcast_to(x.sum(), (3,))  # Sum's backward broadcasts a 0-d dout: a read-only view
+    y = b * 2.0
+    s = x + F.sum(y)  # y's grad: Sum's broadcast view
+    s.backward(np.ones(3), retain_grad=True)
+    for t in (y, b, s):
+        assert t.grad.flags.writeable and t.grad.flags.owndata, t
+    t_grads = [id(t.grad) for t in (x, y, b, s)]
+    assert len(set(t_grads)) == 4
+    y.grad[0] = 99.0
+    assert_array_equal(x.grad, [19.0, 19.0, 19.0])  # 1 + 3 * 2 * 3
+
+
+def test_explain_hook_marks_plus_equals_only_at_forks():
+    x = Tensor(np.array(2.0))
+    y = Tensor(np.array(3.0))
+    f = x * y
+    f.backward()  # a first pass: x.grad exists before the second
+    marks = []
+    f.backward(on_node=lambda fn, dy, dxs, forked: marks.append(forked))
+    assert marks == [(False, False)]  # no fork: nothing is `+=` in this pass
+    marks.clear()
+    (x * x).backward(on_node=lambda fn, dy, dxs, forked: marks.append(forked))
+    assert marks == [(False, True)]

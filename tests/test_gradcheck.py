@@ -10,8 +10,10 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
 from chainrule import functions as F
+from chainrule.function import Function
 from chainrule.gradcheck import (
     GradientCheckError,
+    check_double_backward,
     check_function,
     check_layer,
     compare,
@@ -49,6 +51,13 @@ def test_numerical_gradient_restores_x_when_f_raises():
 def test_numerical_gradient_rejects_what_it_cannot_perturb():
     with pytest.raises(TypeError, match="NumPy array"):
         numerical_gradient(lambda a: 0.0, [1.0, 2.0])
+
+
+@pytest.mark.parametrize("x", [np.array([2.0, 1.0], np.float32), np.array([2, 1])])
+def test_numerical_gradient_refuses_arrays_it_would_get_wrong(x):
+    # It perturbs x in place: float32 rounds h away (2.0027 for 2), ints cannot hold x + h.
+    with pytest.raises(TypeError, match="float64"):
+        numerical_gradient(lambda a: float((a**2).sum()), x)
 
 
 def test_numerical_gradient_of_a_non_contiguous_view():
@@ -242,3 +251,44 @@ def test_two_layer_net_numerical_matches_backprop(rng):
     assert report.ok
     assert {r.name for r in report.tensors} == {"W1", "b1", "W2", "b2"}
     assert all(r.rel_error < 1e-7 for r in report.tensors), str(report)
+
+
+def test_check_double_backward_passes_for_correct_second_derivatives(rng):
+    report = check_double_backward(
+        lambda x, w: F.tanh(x @ w) * x.sum(),
+        rng.standard_normal((2, 3)),
+        rng.standard_normal((3, 3)),
+    )
+    assert report.ok and [t.name for t in report.tensors] == ["x0", "x1"]
+    assert max(t.rel_error for t in report.tensors) < 1e-8
+
+
+def test_check_double_backward_of_a_linear_function_is_zero_and_passes(rng):
+    # grad does not depend on x: the second derivative is exactly zero on both sides.
+    report = check_double_backward(lambda x: 3.0 * x + 1.0, rng.standard_normal(4))
+    assert report["x0"].max_abs_error < 1e-9
+
+
+class _CubeWithFrozenSquare(Function):
+    """x ** 3 whose backward reads a saved x * x: right first order, no second order."""
+
+    differentiable_backward = True
+
+    def forward(self, x):
+        self.x2 = x * x
+        return x * self.x2
+
+    def backward(self, dout):
+        return 3.0 * dout * self.x2
+
+
+def test_check_double_backward_catches_a_backward_that_is_not_differentiated(rng):
+    x = rng.uniform(0.5, 1.5, 3)
+    check_function(lambda t: _CubeWithFrozenSquare()(t), x)  # first order is right
+    with pytest.raises(GradientCheckError, match="x0"):
+        check_double_backward(lambda t: _CubeWithFrozenSquare()(t), x)
+
+
+def test_check_double_backward_refuses_inputs_without_floats():
+    with pytest.raises(TypeError, match="float64"):
+        check_double_backward(lambda x: x, np.array([1, 2]))

@@ -205,7 +205,7 @@ def test_linear(rng):
     x = rng.normal(size=(4, 2, 3)).astype(np.float32)
     np.testing.assert_allclose(layer(x).data, x.reshape(4, 6) @ layer.W.data, rtol=1e-6)
     assert [n for n, _ in nn.Linear(2, 2, bias=False).named_parameters()] == ["W"]
-    assert repr(layer) == "Linear(6, 3, bias=True)"
+    assert repr(layer) == "Linear(6, 3, bias=True)  # W (6, 3), b (3,): 21 parameters"
 
 
 @pytest.mark.parametrize(

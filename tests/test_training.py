@@ -26,8 +26,8 @@ from chainrule.training import (
     StepSchedule,
     Trainer,
     TrainingDiverged,
-    _decode_rng,
-    _encode_rng,
+    decode_rng,
+    encode_rng,
     evaluate,
     load_model_state,
     make_schedule,
@@ -59,13 +59,13 @@ def small_config(model: str = "two-layer", **options):
     return model_config(model, input_size=FEATURES, hidden=hidden, output_size=CLASSES, **options)
 
 
-def make_trainer(data, config=None, optimizer=None, seed=0, **options):
+def make_trainer(data, config=None, optimizer=None, seed=0, model=None, **options):
     config = config or small_config()
     options.setdefault("batch_size", 50)
     options.setdefault("progress", "none")
     if "epochs" not in options and "iterations" not in options:
         options["epochs"] = 2
-    model = build_model(config, rng=seed)
+    model = model if model is not None else build_model(config, rng=seed)
     optimizer = optimizer or SGD(lr=0.1)
     return Trainer(model, optimizer, *data, seed=seed, model_config=config, **options)
 
@@ -449,13 +449,13 @@ def test_checkpoint_contents(data, tmp_path):
 def test_rng_state_round_trip():
     a = np.random.default_rng(5)
     a.random(3)
-    saved = json.loads(json.dumps(_encode_rng(a)))
+    saved = json.loads(json.dumps(encode_rng(a)))
     expected = a.random(4)
     b = np.random.default_rng(0)
-    _decode_rng(b, saved)
+    decode_rng(b, saved)
     assert np.array_equal(b.random(4), expected)
     with pytest.raises(ValueError, match="MT19937"):
-        _decode_rng(np.random.Generator(np.random.MT19937(0)), saved)
+        decode_rng(np.random.Generator(np.random.MT19937(0)), saved)
 
 
 def test_loading_other_shapes_names_the_parameter_and_both_shapes(data, tmp_path):
@@ -554,14 +554,38 @@ def test_nan_gradient_names_iteration_and_parameter_and_keeps_the_last_checkpoin
     assert trainer.iteration == 14 and trainer.optimizer.t == 14
 
 
+class NanLoss:
+    """A protocol model whose mini-batch loss is NaN from the first step."""
+
+    engine = "layers"
+
+    def __init__(self, model) -> None:
+        self.model, self.params = model, model.params
+
+    def loss_and_grads(self, x, t):
+        grads = self.model.gradient(x, t)
+        return float("nan"), grads
+
+    def predict(self, x):
+        return self.model.predict(x)
+
+
 def test_nan_loss_is_reported_as_the_loss(data):
-    x, t, xt, tt = data
-    x = x.copy()
-    x[:] = np.nan
-    trainer = make_trainer((x, t, xt, tt))
+    trainer = make_trainer(data, model=NanLoss(build_model(small_config(), rng=0)))
     with pytest.raises(TrainingDiverged, match=r"iteration 1 \(epoch 1\): the loss is not finite"):
         trainer.fit()
     assert trainer.iteration == 0
+
+
+@pytest.mark.parametrize("where", ["training", "test"])
+def test_nan_in_the_data_is_a_data_fault_not_a_divergence(data, where):
+    x, t, xt, tt = (a.copy() for a in data)
+    bad = x if where == "training" else xt
+    bad[17, 3] = np.nan
+    bad[40, 0] = np.inf
+    with pytest.raises(ValueError, match=rf"{where} set sample 17 has NaN \(2 of") as e:
+        make_trainer((x, t, xt, tt))
+    assert "learning rate" not in str(e.value) and not isinstance(e.value, TrainingDiverged)
 
 
 # --------------------------------------------------------------------------------------------

@@ -23,12 +23,14 @@ the same ``forward`` and, in :meth:`Function.__call__`, links the output to this
 
 Higher-order derivatives: a backward formula written with operators and methods that NumPy
 arrays and Tensors share (``*``, ``@``, ``.T``, ``.sum``, ``.reshape`` ...) can be *re-run on
-Tensors*. With ``create_graph=True`` the engine calls :meth:`Function.backward_on_graph`, which
-temporarily replaces every saved array that *is* one of the node's inputs or its output by the
-corresponding Tensor, then calls the very same ``backward``. The local derivative is thus
-written once and serves first-order backprop on raw arrays (fast) and double backprop on
-Tensors (recorded). Ops whose backward is not written that way leave
-``differentiable_backward = False`` and say so when asked for a second derivative.
+Tensors*. ``__call__`` records, right after ``forward``, which saved attribute holds which input
+(or the output); with ``create_graph=True`` the engine calls :meth:`Function.backward_on_graph`,
+which puts the corresponding Tensors in those attributes for the duration of the very same
+``backward``. (Two inputs that share one array, as in ``x.detach() / x``, reach ``forward`` as
+distinct views, so each saved value is unambiguous.) The local derivative is thus written once
+and serves first-order backprop on raw arrays (fast) and double backprop on Tensors
+(recorded). Ops whose backward is not written that way leave ``differentiable_backward = False``
+and say so when asked for a second derivative.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ from chainrule.config import Config
 from chainrule.tensor import Tensor
 
 # Attributes of a Function that are graph bookkeeping, never saved values to swap.
-_BOOKKEEPING = frozenset({"inputs", "output", "generation", "_out_id", "needs_input_grad"})
+_BOOKKEEPING = frozenset({"inputs", "output", "generation", "_saved", "needs_input_grad"})
 
 
 class Function:
@@ -73,7 +75,7 @@ class Function:
         raise NotImplementedError(f"{type(self).__name__}.backward is not implemented")
 
     def __call__(self, *inputs: Any) -> Tensor:
-        xs = [x.data if isinstance(x, Tensor) else x for x in inputs]
+        xs = _distinct([x.data if isinstance(x, Tensor) else x for x in inputs])
         try:
             raw = self.forward(*xs)
         except TypeError:
@@ -85,6 +87,9 @@ class Function:
         if Config.enable_backprop:
             wanted = tuple(isinstance(x, Tensor) and x.requires_grad for x in inputs)
             if any(wanted):
+                if self.differentiable_backward:  # which saved attribute is which input/output
+                    where = {id(raw): -1} | {id(v): i for i, v in reversed(list(enumerate(xs)))}
+                    self._saved = {k: where[id(v)] for k, v in vars(self).items() if id(v) in where}
                 generation = max(x.generation for x, w in zip(inputs, wanted) if w)
                 self.needs_input_grad = wanted
                 self.inputs = inputs
@@ -92,9 +97,6 @@ class Function:
                 # A weak link to the output: the graph is kept alive from the loss backwards
                 # (outputs own their creators, creators own their inputs), never in a cycle.
                 self.output = weakref.ref(y)
-                # forward may return a NumPy scalar that Tensor wraps anew: remember the object
-                # it returned (and may have saved), for backward_on_graph.
-                self._out_id = id(raw)
                 y.creator = self
                 y.generation = generation + 1
                 y.requires_grad = True
@@ -107,15 +109,12 @@ class Function:
                 f"{type(self).__name__}: second-order gradients (create_graph=True) are not "
                 "supported through this op"
             )
-        swap = {id(x.data): x for x in self.inputs if isinstance(x, Tensor)}
-        out = self.output()
-        if out is not None:
-            swap[self._out_id] = out
+        values = (*self.inputs, self.output())
         saved = dict(vars(self))
         try:
-            for key, value in saved.items():
-                if key not in _BOOKKEEPING and id(value) in swap:
-                    setattr(self, key, swap[id(value)])
+            for key, i in self._saved.items():
+                if isinstance(values[i], Tensor):
+                    setattr(self, key, values[i])
             return self.backward(dout)
         finally:
             vars(self).update(saved)
@@ -134,6 +133,16 @@ class Function:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__}>"
+
+
+def _distinct(xs: list[Any]) -> list[Any]:
+    """``xs`` with any array that appears twice replaced, the second time, by a view of it."""
+    seen: set[int] = set()
+    for i, x in enumerate(xs):
+        if id(x) in seen and hasattr(x, "view"):
+            xs[i] = x.view()
+        seen.add(id(xs[i]))
+    return xs
 
 
 def _check_same_device(f: Function, xs: list[Any]) -> None:

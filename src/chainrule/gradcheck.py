@@ -76,6 +76,13 @@ def numerical_gradient(f: Callable[[Any], float], x: np.ndarray, h: float = 1e-5
     """
     if not isinstance(x, np.ndarray):
         raise TypeError(f"numerical_gradient: x must be a NumPy array, got {type(x).__name__}")
+    if x.dtype != np.float64:
+        # x is perturbed in place: an integer array cannot hold x + h, and float32 rounds
+        # h = 1e-5 away (2.0027 for 2). A float64 copy would not be the array f reads.
+        raise TypeError(
+            f"numerical_gradient: x must be float64 (got {x.dtype}); convert the array f reads "
+            "with x.astype(np.float64) first"
+        )
     grad = np.zeros(x.shape, dtype=np.float64)
     for index, derivative, _, _ in _central_differences(x, lambda: f(x), h):
         grad[index] = derivative
@@ -368,3 +375,67 @@ def check_function(
     return compare(
         f, arrays, grads, h=h, rtol=rtol, kink_probe=probe, raise_on_failure=raise_on_failure
     )
+
+
+def check_double_backward(
+    fn: Callable[..., Any],
+    *inputs: np.ndarray,
+    rng: np.random.Generator | None = None,
+    h: float = 1e-5,
+    rtol: float = 1e-6,
+    raise_on_failure: bool = True,
+) -> GradCheckReport:
+    """Check second derivatives: the double-backward graph against differences of the backward.
+
+    With a fixed random upstream ``dout`` and fixed random second upstreams ``ddx`` (one per
+    float input), the scalar ``s(x) = sum_i sum(grad_i(x) * ddx_i)`` — where ``grad_i`` is the
+    first-order gradient of ``sum(fn(*x) * dout)`` — is differentiated twice over:
+
+    * analytically, by ``backward(create_graph=True)`` and a backward through that graph
+      (a Hessian-vector product ``H @ ddx``);
+    * numerically, by central differences of ``s`` computed with plain first-order backprop.
+
+    Inputs must be float64 and away from kinks (the check has no kink probe). ``rtol`` is looser
+    than first order's ``1e-7``: the numerical side differentiates a computed gradient.
+
+    >>> check_double_backward(lambda x: x * x * x, np.array([0.5, -1.5])).ok
+    True
+    """
+    from chainrule.tensor import Tensor
+
+    rng = np.random.default_rng(0) if rng is None else rng
+    floating = [isinstance(x, np.ndarray) and x.dtype == np.float64 for x in inputs]
+    if not any(floating):
+        raise TypeError("check_double_backward: at least one input must be a float64 array")
+    arrays = {f"x{i}": x for i, x in enumerate(inputs) if floating[i]}
+
+    def first_order(create_graph: bool) -> tuple[list[Any], list[Any]]:
+        ts = [Tensor(x) if ok else x for x, ok in zip(inputs, floating)]
+        y = fn(*ts)
+        y.backward(dout, create_graph=create_graph)
+        return ts, [t.grad if ok else None for t, ok in zip(ts, floating)]
+
+    ts0 = [Tensor(x) if ok else x for x, ok in zip(inputs, floating)]
+    dout = rng.standard_normal(fn(*ts0).shape)
+    ddxs = [rng.standard_normal(np.shape(x)) if ok else None for x, ok in zip(inputs, floating)]
+
+    ts, grads = first_order(create_graph=True)
+    s: Any = 0.0
+    for g, ddx in zip(grads, ddxs):
+        if isinstance(g, Tensor):
+            s = s + (g * ddx).sum()
+    second: dict[str, Any] = {name: np.zeros(x.shape) for name, x in arrays.items()}
+    if isinstance(s, Tensor) and s.requires_grad:
+        for t in ts:
+            if isinstance(t, Tensor):
+                t.cleargrad()
+        s.backward()
+        for i, t in enumerate(ts):
+            if floating[i] and t.grad is not None:
+                second[f"x{i}"] = np.asarray(getattr(t.grad, "data", t.grad), dtype=np.float64)
+
+    def f() -> float:
+        _, gs = first_order(create_graph=False)
+        return float(sum(float((g * ddx).sum()) for g, ddx in zip(gs, ddxs) if g is not None))
+
+    return compare(f, arrays, second, h=h, rtol=rtol, raise_on_failure=raise_on_failure)

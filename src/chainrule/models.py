@@ -1,27 +1,35 @@
-"""Build a network from a small JSON-able config: the registry behind ``chainrule train``.
+"""Build a network from a small validated config: the registry behind ``chainrule train``.
 
-A config is a plain dict, so it fits in a checkpoint's metadata and a model can be rebuilt
-from a checkpoint alone::
+A :class:`ModelConfig` is built once per run by :func:`model_config` (every key checked, the
+defaults filled in): a frozen dict, also read by attribute. It is the JSON a checkpoint
+stores, and a model can be rebuilt from that alone::
 
     >>> cfg = model_config("two-layer", hidden=[50])
-    >>> cfg["model"], cfg["input_size"], cfg["hidden"], cfg["output_size"], cfg["dtype"]
+    >>> cfg["model"], cfg.input_size, cfg["hidden"], cfg.get("output_size"), cfg["dtype"]
     ('two-layer', 784, [50], 10, 'float32')
     >>> net = build_model(cfg, rng=0)
     >>> {k: v.shape for k, v in net.params.items()}
     {'W1': (784, 50), 'b1': (50,), 'W2': (50, 10), 'b2': (10,)}
+    >>> model_config(**cfg.to_dict()) == cfg
+    True
 
 Keys (every one optional; :func:`model_config` fills in the defaults):
 
 =================  ==========================================================================
-``model``          ``"two-layer"`` (the book's :class:`~chainrule.layers.TwoLayerNet`, default)
-                   or ``"mlp"`` (:class:`~chainrule.layers.MultiLayerNet`)
+``model``          a name of :data:`MODELS`: ``"two-layer"`` (the book's
+                   :class:`~chainrule.layers.TwoLayerNet`, default), ``"mlp"``
+                   (:class:`~chainrule.layers.MultiLayerNet`), ``"simple-cnn"``, ``"deep-cnn"``
+``engine``         ``"layers"`` (the book's networks, default) or ``"autograd"`` (their
+                   :mod:`chainrule.nn` twins: :class:`~chainrule.nn.MLP`, ...)
 ``input_size``     features per sample (784)
-``hidden``         hidden layer sizes, a list of positive ints (``[50]``)
+``hidden``         hidden layer sizes, a list of positive ints (default: the model's, e.g.
+                   ``[50]`` for two-layer, ``[256, 128]`` for mlp)
 ``output_size``    number of classes (10)
-``activation``     ``"relu"`` (default), ``"sigmoid"`` or ``"tanh"`` (two-layer: relu only)
-``init``           weight scale: ``"he"``, ``"xavier"`` or a positive std; default He (relu) /
-                   Xavier (sigmoid, tanh), 0.01 for simple-cnn (the book's); ``0.01`` for
-                   two-layer is the book's ch. 5 recipe
+``activation``     a name of :data:`chainrule.activations.ACTIVATIONS` (``"relu"`` default;
+                   two-layer and the CNNs: relu only)
+``init``           weight scale: ``"he"``, ``"xavier"`` or a positive std; default the model's
+                   (He for two-layer, the activation's scheme for mlp, 0.01 for simple-cnn,
+                   the book's); ``0.01`` for two-layer is the book's ch. 5 recipe
 ``weight_decay``   L2 penalty λ added to the loss (mlp only; default 0)
 ``batchnorm``      batch normalization after each hidden affine layer (mlp only)
 ``dropout``        dropout ratio after each hidden activation, in [0, 1) (mlp: default 0 = off;
@@ -29,26 +37,32 @@ Keys (every one optional; :func:`model_config` fills in the defaults):
 ``dtype``          ``"float32"`` (default, fast) or ``"float64"``
 =================  ==========================================================================
 
-To add a kind of model (a CNN, say), write a ``check(cfg)`` that rejects options the kind does
-not support and a ``build(cfg, rng)`` returning an object with the book's interface
-(``params``, ``gradient(x, t)``, ``predict(x)``, ``loss(x, t)``), then call
-:func:`register_model`. Extra config keys it needs go in ``extra_defaults``.
+To add a kind of model, write a ``check(values)`` that rejects options the kind does not
+support and a builder per engine, ``build(cfg, rng)``, returning an object that meets the
+model protocol (:class:`chainrule.layers.network.BookNetwork`, :class:`chainrule.nn.Module`),
+then call :func:`register_model`. Extra config keys it needs go in ``extra_defaults``.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
+from chainrule import validation as V
+from chainrule.activations import ACTIVATIONS
 from chainrule.backend import current_device, move_arrays
 
 __all__ = [
+    "ENGINES",
     "MODELS",
+    "ModelConfig",
     "ModelSpec",
+    "as_config",
     "build_model",
     "describe_model",
     "init_rng",
@@ -56,15 +70,16 @@ __all__ = [
     "register_model",
 ]
 
-ACTIVATIONS = ("relu", "sigmoid", "tanh")
+ENGINES = ("layers", "autograd")
 DTYPES = ("float32", "float64")
 INITS = ("he", "xavier")
 
 # Keys every kind accepts, with their defaults (None: the kind decides).
 _COMMON_DEFAULTS: dict[str, Any] = {
     "model": "two-layer",
+    "engine": "layers",
     "input_size": 784,
-    "hidden": [50],
+    "hidden": None,
     "output_size": 10,
     "activation": "relu",
     "init": None,
@@ -74,16 +89,34 @@ _COMMON_DEFAULTS: dict[str, Any] = {
     "dtype": "float32",
 }
 
+Builder = Callable[["ModelConfig", np.random.Generator], Any]
+
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """One kind of model: how to check its config and how to build it."""
+    """One kind of model: its defaults, how to check its options and how to build it.
+
+    ``hidden``: the default hidden sizes; ``init``: the default initialization (``None``: the
+    activation's scheme from :data:`chainrule.activations.ACTIVATIONS`); ``builders``: a
+    builder per engine it supports (``engines`` lists them).
+    """
 
     name: str
-    build: Callable[[dict[str, Any], np.random.Generator], Any]
+    builders: Mapping[str, Builder]
     check: Callable[[dict[str, Any]], None]
     help: str = ""
+    hidden: tuple[int, ...] = (50,)
+    init: str | float | None = "he"
     extra_defaults: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def engines(self) -> tuple[str, ...]:
+        return tuple(self.builders)
+
+    @property
+    def build(self) -> Builder:
+        """The builder of the book's network (engine ``"layers"``)."""
+        return self.builders["layers"]
 
 
 MODELS: dict[str, ModelSpec] = {}
@@ -91,110 +124,139 @@ MODELS: dict[str, ModelSpec] = {}
 
 def register_model(
     name: str,
-    build: Callable[[dict[str, Any], np.random.Generator], Any],
+    build: Builder | Mapping[str, Builder],
     check: Callable[[dict[str, Any]], None] | None = None,
     *,
     help: str = "",
+    hidden: tuple[int, ...] | list[int] = (50,),
+    init: str | float | None = "he",
     extra_defaults: Mapping[str, Any] | None = None,
 ) -> ModelSpec:
-    """Add a kind of model to the registry under ``name`` (replacing one of that name)."""
-    spec = ModelSpec(name, build, check or (lambda cfg: None), help, dict(extra_defaults or {}))
+    """Add a kind of model to the registry under ``name`` (replacing one of that name).
+
+    ``build``: one builder (the ``"layers"`` engine) or a dict engine -> builder.
+    """
+    builders = dict(build) if isinstance(build, Mapping) else {"layers": build}
+    unknown = [e for e in builders if e not in ENGINES]
+    if unknown:
+        raise ValueError(f"register_model: unknown engine {unknown[0]!r}; engines are {ENGINES}")
+    spec = ModelSpec(
+        name,
+        builders,
+        check or (lambda values: None),
+        help,
+        tuple(V.positive_ints(f"register_model({name!r})", "hidden", hidden, minimum=1)),
+        init,
+        dict(extra_defaults or {}),
+    )
     MODELS[name] = spec
     return spec
 
 
 # --------------------------------------------------------------------------------------------
-# validation
+# the config
 # --------------------------------------------------------------------------------------------
 
 
-def _positive_int(key: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-        raise ValueError(f"model config: {key} must be a positive integer, got {value!r}")
-    return int(value)
+class ModelConfig(dict):
+    """A complete, validated, frozen model config (build one with :func:`model_config`).
+
+    A ``dict`` that refuses changes: it reads like one (``cfg["hidden"]``, ``cfg.get(...)``,
+    ``json.dumps(cfg)``, ``==`` with a plain dict) and by attribute (``cfg.hidden``).
+    ``cfg[key]`` and ``cfg.get(key)`` return copies of lists, so nothing can change it;
+    :meth:`to_dict` is a plain, JSON-able copy and ``model_config(**cfg.to_dict()) == cfg``.
+    """
+
+    __slots__ = ()
+
+    def __init__(self, values: Mapping[str, Any], _validated: bool = False):
+        if not _validated:
+            raise TypeError("ModelConfig: build one with chainrule.models.model_config(...)")
+        super().__init__(values)
+
+    def __getitem__(self, key: str) -> Any:
+        return copy.copy(super().__getitem__(key))
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self[key] if key in self else default
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(f"ModelConfig has no key {name!r}") from None
+
+    def _frozen(self, *args: Any, **kwargs: Any) -> NoReturn:
+        raise TypeError("ModelConfig is frozen: make a new one with cfg.replace(...)")
+
+    __setitem__ = __delitem__ = __setattr__ = __delattr__ = _frozen
+    clear = pop = popitem = setdefault = update = __ior__ = _frozen  # type: ignore[assignment]
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_from_dict, (self.to_dict(),))
+
+    def to_dict(self) -> dict[str, Any]:
+        """A plain, JSON-able dict of every key (a copy)."""
+        return copy.deepcopy(dict(self))
+
+    def replace(self, **changes: Any) -> ModelConfig:
+        """A new config with ``changes`` applied (validated again)."""
+        return model_config(**{**self.to_dict(), **changes})
+
+    def __repr__(self) -> str:
+        return "ModelConfig(" + ", ".join(f"{k}={v!r}" for k, v in self.items()) + ")"
 
 
-def _real(key: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise ValueError(f"model config: {key} must be a number, got {value!r}")
-    number = float(value)
-    if not math.isfinite(number):
-        raise ValueError(f"model config: {key} must be finite, got {value!r}")
-    return number
+def _from_dict(values: dict[str, Any]) -> ModelConfig:
+    return model_config(**values)
 
 
-def _normalize_common(cfg: dict[str, Any]) -> None:
+def _init(value: Any) -> str | float:
+    if isinstance(value, str):
+        return V.choice("model config", "init", value, INITS)
+    std = V.number("model config", "init", value)
+    if std <= 0:
+        raise ValueError(f"model config: init (a weight std) must be positive, got {value!r}")
+    return std
+
+
+def _normalize_common(cfg: dict[str, Any], spec: ModelSpec) -> None:
     """Check the shared keys' types and ranges in place, converting to JSON-able values."""
-    cfg["input_size"] = _positive_int("input_size", cfg["input_size"])
-    cfg["output_size"] = _positive_int("output_size", cfg["output_size"])
-
-    hidden = cfg["hidden"]
+    me = "model config"
+    cfg["engine"] = V.choice(me, "engine", cfg["engine"], ENGINES)
+    cfg["input_size"] = V.positive_int(me, "input_size", cfg["input_size"])
+    cfg["output_size"] = V.positive_int(me, "output_size", cfg["output_size"])
+    hidden = list(spec.hidden) if cfg["hidden"] is None else cfg["hidden"]
     if isinstance(hidden, (int, np.integer)) and not isinstance(hidden, bool):
         hidden = [hidden]
-    if isinstance(hidden, (str, bytes)) or not hasattr(hidden, "__iter__"):
+    if isinstance(hidden, (list, tuple)) and not hidden:
+        raise ValueError(f"{me}: hidden must list at least one layer size")
+    cfg["hidden"] = V.positive_ints(me, "hidden", hidden, minimum=1)
+    if cfg["activation"] not in ACTIVATIONS:
         raise ValueError(
-            f"model config: hidden must be a list of positive integers, got {hidden!r}"
+            f"{me}: unknown activation {cfg['activation']!r}; choose from {', '.join(ACTIVATIONS)}"
         )
-    hidden = list(hidden)
-    if not hidden:
-        raise ValueError("model config: hidden must list at least one layer size")
-    cfg["hidden"] = [_positive_int(f"hidden[{i}]", h) for i, h in enumerate(hidden)]
-
-    activation = cfg["activation"]
-    if activation not in ACTIVATIONS:
-        raise ValueError(
-            f"model config: unknown activation {activation!r}; choose from {', '.join(ACTIVATIONS)}"
-        )
-
-    init = cfg["init"]
-    if init is not None:
-        if isinstance(init, str):
-            if init.lower() not in INITS:
-                raise ValueError(
-                    f"model config: init must be 'he', 'xavier' or a positive number, got {init!r}"
-                )
-            cfg["init"] = init.lower()
-        else:
-            std = _real("init", init)
-            if std <= 0:
-                raise ValueError(
-                    f"model config: init (a weight std) must be positive, got {init!r}"
-                )
-            cfg["init"] = std
-
-    decay = _real("weight_decay", cfg["weight_decay"])
+    if cfg["init"] is None:
+        cfg["init"] = ACTIVATIONS[cfg["activation"]].init if spec.init is None else spec.init
+    cfg["init"] = _init(cfg["init"])
+    decay = V.number(me, "weight_decay", cfg["weight_decay"])
     if decay < 0:
-        raise ValueError(f"model config: weight_decay must be non-negative, got {decay!r}")
+        raise ValueError(f"{me}: weight_decay must be non-negative, got {decay!r}")
     cfg["weight_decay"] = decay
-
-    if not isinstance(cfg["batchnorm"], (bool, np.bool_)):
-        raise ValueError(f"model config: batchnorm must be true or false, got {cfg['batchnorm']!r}")
-    cfg["batchnorm"] = bool(cfg["batchnorm"])
-
-    ratio = _real("dropout", cfg["dropout"])
-    if not 0.0 <= ratio < 1.0:
-        raise ValueError(f"model config: dropout must be in [0, 1), got {ratio!r}")
-    cfg["dropout"] = ratio
-
-    dtype = cfg["dtype"]
-    try:
-        name = np.dtype(dtype).name
-    except TypeError:
-        name = None
-    if name not in DTYPES:
-        raise ValueError(f"model config: dtype must be 'float32' or 'float64', got {dtype!r}")
-    cfg["dtype"] = name
+    cfg["batchnorm"] = V.boolean(me, "batchnorm", cfg["batchnorm"])
+    cfg["dropout"] = V.ratio(me, "dropout", cfg["dropout"])
+    cfg["dtype"] = V.float_dtype(me, cfg["dtype"], DTYPES).name
 
 
-def model_config(model: str = "two-layer", **options: Any) -> dict[str, Any]:
-    """Return a complete, validated config dict for ``model`` (defaults filled in).
+def model_config(model: str = "two-layer", engine: str = "layers", **options: Any) -> ModelConfig:
+    """Return the complete, validated :class:`ModelConfig` for ``model`` on ``engine``.
 
     The result has every key, in a fixed order, with JSON-able values, and the ``init`` the
-    model will actually use. Passing it again gives the same dict.
+    model will actually use. Passing a config's ``to_dict()`` again gives an equal config.
 
     Raises:
-        ValueError: an unknown model or key, a value of the wrong type or out of range, or an
-            option the model does not support (e.g. ``batchnorm`` for ``"two-layer"``).
+        ValueError: an unknown model, engine or key, a value of the wrong type or out of
+            range, or an option the model does not support (``batchnorm`` for two-layer).
     """
     spec = MODELS.get(model)
     if spec is None:
@@ -206,18 +268,25 @@ def model_config(model: str = "two-layer", **options: Any) -> dict[str, Any]:
             f"model config: unknown key {unknown[0]!r} for model {model!r}; "
             f"known keys: {', '.join(k for k in defaults if k != 'model')}"
         )
-    cfg = {**defaults, **options, "model": model}
-    _normalize_common(cfg)
+    cfg = {**defaults, **options, "model": model, "engine": engine}
+    _normalize_common(cfg, spec)
+    if cfg["engine"] not in spec.engines:
+        raise ValueError(
+            f"model config: {model} cannot be built on the {cfg['engine']!r} engine "
+            f"(it supports {', '.join(spec.engines)})"
+        )
     spec.check(cfg)
-    return cfg
+    return ModelConfig(cfg, _validated=True)
 
 
-def _config_of(config: Mapping[str, Any]) -> dict[str, Any]:
+def as_config(config: Mapping[str, Any]) -> ModelConfig:
+    """``config`` itself if it is a :class:`ModelConfig`, else validated from a plain dict
+    (a checkpoint's, say; one without ``engine`` is a book network's)."""
+    if isinstance(config, ModelConfig):
+        return config
     if not isinstance(config, Mapping):
         raise ValueError(f"model config must be a dict, got {type(config).__name__}")
-    options = dict(config)
-    model = options.pop("model", _COMMON_DEFAULTS["model"])
-    return model_config(model, **options)
+    return model_config(**config)
 
 
 def init_rng(seed: int) -> np.random.Generator:
@@ -235,7 +304,7 @@ def build_model(
     rng: np.random.Generator | int | None = None,
     device: str | None = None,
 ) -> Any:
-    """Build the model described by ``config`` (see the module docstring for the keys).
+    """Build the model described by ``config`` (a :class:`ModelConfig` or a plain dict).
 
     ``rng``: a generator or an integer seed (passed to :func:`init_rng`) for the initial
     weights (and, for models with dropout, the masks); ``None`` draws fresh entropy.
@@ -246,19 +315,19 @@ def build_model(
         ValueError: an invalid config (the message names the key).
         chainrule.backend.DeviceError: ``"cuda"`` without CuPy or a GPU.
     """
-    cfg = _config_of(config)
+    cfg = as_config(config)
     if rng is None:
         rng = np.random.default_rng()
     elif not isinstance(rng, np.random.Generator):
         rng = init_rng(int(rng))
-    model = MODELS[cfg["model"]].build(cfg, rng)
+    model = MODELS[cfg["model"]].builders[cfg["engine"]](cfg, rng)
     device = current_device() if device is None else device
     return model if device == "cpu" else move_arrays(model, device)
 
 
 def describe_model(config: Mapping[str, Any]) -> str:
     """A one-line summary such as ``mlp 784-256-128-10 relu, batchnorm (float32)``."""
-    cfg = _config_of(config)
+    cfg = as_config(config)
     sizes = "-".join(str(n) for n in [cfg["input_size"], *cfg["hidden"], cfg["output_size"]])
     parts = [f"{cfg['model']} {sizes} {cfg['activation']}"]
     if cfg["batchnorm"]:
@@ -269,11 +338,12 @@ def describe_model(config: Mapping[str, Any]) -> str:
         parts.append(f"weight decay {cfg['weight_decay']:g}")
     init = cfg["init"]
     parts.append(f"init {init if isinstance(init, str) else format(init, 'g')}")
-    return ", ".join(parts) + f" ({cfg['dtype']})"
+    engine = "" if cfg["engine"] == "layers" else ", autograd"
+    return ", ".join(parts) + f" ({cfg['dtype']}{engine})"
 
 
 # --------------------------------------------------------------------------------------------
-# the two-layer net of chapter 5
+# fully connected: the two-layer net of chapter 5 and the multi-layer net of chapter 6
 # --------------------------------------------------------------------------------------------
 
 
@@ -293,77 +363,72 @@ def _check_two_layer(cfg: dict[str, Any]) -> None:
         raise ValueError(
             "model config: two-layer supports " + "; ".join(problems) + " — use model 'mlp'"
         )
-    if cfg["init"] is None:
-        # He, the scale the book itself recommends for ReLU (ch. 6), not ch. 5's 0.01: over
-        # seeds 0-9 it ends 10,000 iterations at 96.91-97.24% (mean 97.06%) against
-        # 96.84-97.15% (mean 97.00%) for 0.01 (docs/results.md). `init=0.01` is the book's.
-        cfg["init"] = "he"
 
 
-def _build_two_layer(cfg: dict[str, Any], rng: np.random.Generator) -> Any:
+def _build_two_layer(cfg: ModelConfig, rng: np.random.Generator) -> Any:
     from chainrule.layers import TwoLayerNet
 
-    init = cfg["init"]
-    std = init if isinstance(init, float) else 1.0
-    net = TwoLayerNet(
-        cfg["input_size"],
-        cfg["hidden"][0],
-        cfg["output_size"],
-        weight_init_std=std,
+    return TwoLayerNet(
+        cfg.input_size,
+        cfg.hidden[0],
+        cfg.output_size,
+        weight_init_std=cfg.init,
         rng=rng,
-        dtype=np.dtype(cfg["dtype"]),
+        dtype=np.dtype(cfg.dtype),
     )
-    if isinstance(init, str):
-        # He: std sqrt(2 / fan_in) (for relu); Xavier: sqrt(1 / fan_in). Scaled in place: the
-        # Affine layers hold references to these very arrays.
-        gain = 2.0 if init == "he" else 1.0
-        for key in ("W1", "W2"):
-            w = net.params[key]
-            w *= w.dtype.type(math.sqrt(gain / w.shape[0]))
-    return net
 
 
-register_model(
-    "two-layer",
-    _build_two_layer,
-    _check_two_layer,
-    help="the book's TwoLayerNet: Affine-ReLU-Affine-Softmax (chapter 5)",
-)
-
-
-# --------------------------------------------------------------------------------------------
-# the multi-layer net of chapter 6
-# --------------------------------------------------------------------------------------------
-
-
-def _check_mlp(cfg: dict[str, Any]) -> None:
-    if cfg["init"] is None:
-        cfg["init"] = "he" if cfg["activation"] == "relu" else "xavier"
-
-
-def _build_mlp(cfg: dict[str, Any], rng: np.random.Generator) -> Any:
+def _build_mlp(cfg: ModelConfig, rng: np.random.Generator) -> Any:
     from chainrule.layers import MultiLayerNet
 
     return MultiLayerNet(
-        cfg["input_size"],
-        list(cfg["hidden"]),
-        cfg["output_size"],
-        activation=cfg["activation"],
-        weight_init_std=cfg["init"],
-        weight_decay_lambda=cfg["weight_decay"],
-        use_batchnorm=cfg["batchnorm"],
-        use_dropout=cfg["dropout"] > 0,
-        dropout_ratio=cfg["dropout"] if cfg["dropout"] > 0 else 0.5,
+        cfg.input_size,
+        cfg.hidden,
+        cfg.output_size,
+        activation=cfg.activation,
+        weight_init_std=cfg.init,
+        weight_decay_lambda=cfg.weight_decay,
+        use_batchnorm=cfg.batchnorm,
+        use_dropout=cfg.dropout > 0,
+        dropout_ratio=cfg.dropout if cfg.dropout > 0 else 0.5,
         rng=rng,
-        dtype=np.dtype(cfg["dtype"]),
+        dtype=np.dtype(cfg.dtype),
     )
 
 
+def _build_nn_mlp(cfg: ModelConfig, rng: np.random.Generator) -> Any:
+    """The :class:`chainrule.nn.MLP` twin of two-layer and mlp (same sizes, init, draws)."""
+    from chainrule.nn import MLP
+
+    return MLP(
+        [cfg.input_size, *cfg.hidden, cfg.output_size],
+        activation=cfg.activation,
+        batchnorm=cfg.batchnorm,
+        dropout=cfg.dropout,
+        init=cfg.init,
+        rng=rng,
+        dtype=np.dtype(cfg.dtype),
+        weight_decay=cfg.weight_decay,
+    )
+
+
+# He (two-layer's default) is the scale the book itself recommends for ReLU (ch. 6), not
+# ch. 5's 0.01: over seeds 0-9 it ends 10,000 iterations at 96.91-97.24% (mean 97.06%) against
+# 96.84-97.15% (mean 97.00%) for 0.01 (docs/results.md). `init=0.01` is the book's.
+register_model(
+    "two-layer",
+    {"layers": _build_two_layer, "autograd": _build_nn_mlp},
+    _check_two_layer,
+    help="the book's TwoLayerNet: Affine-ReLU-Affine-Softmax (chapter 5)",
+    hidden=(50,),
+    init="he",
+)
 register_model(
     "mlp",
-    _build_mlp,
-    _check_mlp,
+    {"layers": _build_mlp, "autograd": _build_nn_mlp},
     help="the book's MultiLayerNet: (Affine-[BatchNorm]-act-[Dropout]) x n, Affine-Softmax",
+    hidden=(256, 128),
+    init=None,  # the activation's: He for relu, Xavier for sigmoid and tanh
 )
 
 
@@ -372,7 +437,7 @@ register_model(
 # --------------------------------------------------------------------------------------------
 
 
-def _image_dim(cfg: dict[str, Any]) -> tuple[int, int, int]:
+def _image_dim(cfg: Mapping[str, Any]) -> tuple[int, int, int]:
     side = math.isqrt(cfg["input_size"])
     if side * side != cfg["input_size"]:
         raise ValueError(
@@ -395,46 +460,55 @@ def _check_cnn(cfg: dict[str, Any]) -> None:
         problems.append("no dropout")
     if problems:
         raise ValueError(f"model config: {cfg['model']} supports " + "; ".join(problems))
-    if cfg["init"] is None:
-        cfg["init"] = 0.01 if cfg["model"] == "simple-cnn" else "he"
 
 
-def _build_simple_cnn(cfg: dict[str, Any], rng: np.random.Generator) -> Any:
-    from chainrule.layers import SimpleConvNet
-
-    return SimpleConvNet(
+def _conv_net(cfg: ModelConfig, rng: np.random.Generator, engine: str) -> Any:
+    """The book's SimpleConvNet/DeepConvNet or, on the autograd engine, its nn twin."""
+    if engine == "layers":
+        from chainrule import layers as where
+    else:
+        from chainrule import nn as where
+    name = "SimpleConvNet" if cfg.model == "simple-cnn" else "DeepConvNet"
+    cls = getattr(where, name, None)
+    if cls is None:
+        raise ValueError(
+            f"model config: {cfg.model} is not available on the autograd engine in this "
+            f"version (chainrule.nn.{name} is missing); use engine='layers'"
+        )
+    options: dict[str, Any] = {"weight_init_std": cfg.init}
+    if cfg.model == "deep-cnn":
+        options["dropout_ratio"] = cfg.dropout
+    return cls(
         _image_dim(cfg),
-        hidden_size=cfg["hidden"][0],
-        output_size=cfg["output_size"],
-        weight_init_std=cfg["init"],
+        hidden_size=cfg.hidden[0],
+        output_size=cfg.output_size,
         rng=rng,
-        dtype=np.dtype(cfg["dtype"]),
+        dtype=np.dtype(cfg.dtype),
+        **options,
     )
 
 
-def _build_deep_cnn(cfg: dict[str, Any], rng: np.random.Generator) -> Any:
-    from chainrule.layers import DeepConvNet
-
-    return DeepConvNet(
-        _image_dim(cfg),
-        hidden_size=cfg["hidden"][0],
-        output_size=cfg["output_size"],
-        dropout_ratio=cfg["dropout"],
-        rng=rng,
-        dtype=np.dtype(cfg["dtype"]),
-    )
+def _conv_builders() -> dict[str, Builder]:
+    return {
+        "layers": lambda cfg, rng: _conv_net(cfg, rng, "layers"),
+        "autograd": lambda cfg, rng: _conv_net(cfg, rng, "autograd"),
+    }
 
 
 register_model(
     "simple-cnn",
-    _build_simple_cnn,
+    _conv_builders(),
     _check_cnn,
     help="the book's SimpleConvNet: Conv(30 5x5)-ReLU-Pool-Affine(100)-ReLU-Affine (chapter 7)",
+    hidden=(100,),
+    init=0.01,  # the book's
 )
 register_model(
     "deep-cnn",
-    _build_deep_cnn,
+    _conv_builders(),
     _check_cnn,
     help="the book's DeepConvNet: six 3x3 convs, three pools, Affine(50), dropout (chapter 8)",
+    hidden=(50,),
+    init="he",  # DeepConvNet's own He initialization
     extra_defaults={"dropout": 0.5},  # the book's ratio; dropout 0 turns both layers off
 )

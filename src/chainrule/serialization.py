@@ -43,10 +43,14 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import os
 import secrets
+import stat
+import struct
 import time
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any, NoReturn
@@ -74,6 +78,29 @@ _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 # bool, signed/unsigned integers, floats, complex: everything .npy stores without pickle and
 # that a model or optimizer state needs.
 _ALLOWED_KINDS = frozenset("biufc")
+# Reading a checkpoint never inflates more than max(64 MiB, 64 x the file's size) unless asked:
+# save_checkpoint's stored entries never inflate, its deflated ones of real weights by < 2x.
+MAX_INFLATED_FLOOR = 64 * 2**20
+INFLATE_RATIO = 64
+# What a damaged archive can raise inside zipfile, zlib, struct and NumPy's .npy reader.
+_READ_ERRORS = (
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    zlib.error,
+    struct.error,
+    OSError,
+    EOFError,
+    ValueError,
+    TypeError,
+    KeyError,
+    IndexError,
+    OverflowError,
+    NotImplementedError,
+    RuntimeError,
+    UnicodeDecodeError,
+    SyntaxError,
+    MemoryError,
+)
 # Temp files whose owner cannot be checked (no usable process table) count as stale after this.
 _STALE_AFTER_S = 24 * 3600
 
@@ -91,7 +118,7 @@ def _temp_prefix(target: Path) -> str:
     return f".{target.name}.tmp-"
 
 
-def _pid_alive(pid: int) -> bool | None:
+def pid_alive(pid: int) -> bool | None:
     """True/False when it can be told whether ``pid`` runs on this machine, else None."""
     if os.name != "posix":
         # os.kill on Windows would terminate the process instead of probing it.
@@ -126,7 +153,7 @@ def _remove_stale_temps(target: Path) -> None:
         pid = int(pid_text)
         if pid == os.getpid():
             continue  # possibly another thread of ours writing right now
-        alive = _pid_alive(pid)
+        alive = pid_alive(pid)
         try:
             if alive is False or (
                 alive is None and now - entry.stat(follow_symlinks=False).st_mtime > _STALE_AFTER_S
@@ -163,6 +190,8 @@ def atomic_write(path: str | os.PathLike[str]) -> Iterator[IO[bytes]]:
     """
     target = Path(path)
     directory = target.parent
+    if not directory.is_dir():
+        raise FileNotFoundError(f"cannot write {target}: the folder {directory} does not exist")
     _remove_stale_temps(target)
     temp = directory / f"{_temp_prefix(target)}{os.getpid()}-{secrets.token_hex(6)}"
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
@@ -367,46 +396,169 @@ def _open_manifest(zf: zipfile.ZipFile, fail: _Fail) -> dict[str, Any]:
         raw = zf.read(_MANIFEST)
     except KeyError:
         fail("no manifest.json inside: not a chainrule checkpoint")
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
-        fail(f"manifest.json is corrupted ({exc})")
     try:
         manifest = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         fail(f"manifest.json is not valid JSON ({exc})")
+    except RecursionError:
+        fail("manifest.json is nested too deeply")
     _check_manifest(manifest, fail)
     return manifest
 
 
-def _open_zip(target: Path) -> tuple[zipfile.ZipFile, _Fail]:
+def _check_sizes(zf: zipfile.ZipFile, file_size: int, limit: int | None, fail: _Fail) -> None:
+    """Refuse encrypted or oddly compressed entries and archives that inflate beyond ``limit``."""
+    total = 0
+    for info in zf.infolist():
+        if info.flag_bits & 0x1:
+            fail(f"entry {info.filename!r} is encrypted")
+        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            fail(f"entry {info.filename!r} uses unsupported compression {info.compress_type}")
+        if info.compress_type == zipfile.ZIP_STORED and info.file_size != info.compress_size:
+            fail(f"entry {info.filename!r} is stored but its sizes disagree")
+        if info.compress_size > file_size:
+            fail(f"entry {info.filename!r} claims more bytes than the file has")
+        total += info.file_size
+    if limit is None:
+        limit = max(MAX_INFLATED_FLOOR, INFLATE_RATIO * file_size)
+    if total > limit:
+        fail(
+            f"it would inflate to {total} bytes from a file of {file_size} bytes (limit "
+            f"{limit}); refusing a possible decompression bomb (pass max_inflated= to allow)"
+        )
+
+
+def _open_zip(target: Path, stack: contextlib.ExitStack) -> tuple[zipfile.ZipFile, int, _Fail]:
+    """Open ``target`` as a ZIP without blocking: only an existing regular file is read."""
+
     def fail(problem: str) -> NoReturn:
         raise CheckpointError(f"invalid checkpoint {target}: {problem}")
 
-    if not target.exists():
+    if not target.exists() and not target.is_symlink():
         raise FileNotFoundError(f"checkpoint not found: {target}")
     try:
-        zf = zipfile.ZipFile(target, mode="r")
+        # O_NONBLOCK: opening a named pipe must not wait for a writer; fstat then refuses it.
+        fd = os.open(
+            target, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+        )
+    except FileNotFoundError:
+        raise FileNotFoundError(f"checkpoint not found: {target}") from None
+    except IsADirectoryError:
+        fail("it is a directory, not a file")
+    except OSError as exc:
+        fail(f"cannot open it ({exc.strerror or exc})")
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        if stat.S_ISDIR(info.st_mode):
+            fail("it is a directory, not a file")
+        fail("it is not a regular file (a pipe, socket or device)")
+    fh = stack.enter_context(os.fdopen(fd, "rb"))
+    if os.name == "posix":
+        os.set_blocking(fd, True)
+    try:
+        zf = stack.enter_context(zipfile.ZipFile(fh, mode="r"))
     except zipfile.BadZipFile as exc:
         fail(f"not a ZIP archive, or truncated ({exc})")
-    except (IsADirectoryError, PermissionError):
-        raise
-    except (OSError, EOFError, ValueError) as exc:
-        fail(f"cannot read ZIP structure ({exc})")
-    return zf, fail
+    return zf, info.st_size, fail
 
 
-def inspect_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
+@contextlib.contextmanager
+def _reading(target: Path, max_inflated: int | None) -> Iterator[tuple[zipfile.ZipFile, _Fail]]:
+    """Open a checkpoint for reading; any failure of a damaged file becomes CheckpointError."""
+    with contextlib.ExitStack() as stack:
+        try:
+            zf, size, fail = _open_zip(target, stack)
+            _check_sizes(zf, size, max_inflated, fail)
+            yield zf, fail
+        except (CheckpointError, FileNotFoundError):
+            raise
+        except _READ_ERRORS as exc:
+            # A damaged archive can make zipfile, zlib or NumPy raise almost anything.
+            raise CheckpointError(
+                f"invalid checkpoint {target}: damaged or unreadable ({type(exc).__name__}: {exc})"
+            ) from exc
+
+
+def inspect_checkpoint(
+    path: str | os.PathLike[str], *, max_inflated: int | None = None
+) -> dict[str, Any]:
     """Return the validated manifest of a checkpoint without reading its arrays.
 
-    Useful to print what a checkpoint holds (names, shapes, dtypes, meta) cheaply.
+    Useful to print what a checkpoint holds (names, shapes, dtypes, meta) cheaply. Raises as
+    :func:`load_checkpoint` does.
     """
     target = Path(path)
-    zf, fail = _open_zip(target)
-    with zf:
+    with _reading(target, max_inflated) as (zf, fail):
         return _open_manifest(zf, fail)
 
 
-def load_checkpoint(path: str | os.PathLike[str]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+def _read_npy(
+    zf: zipfile.ZipFile,
+    info: zipfile.ZipInfo,
+    shape: tuple[int, ...],
+    expected_dtype: np.dtype,
+    where: str,
+    fail: _Fail,
+) -> np.ndarray:
+    nbytes = math.prod(shape) * expected_dtype.itemsize
+    with zf.open(info) as fh:
+        version = np.lib.format.read_magic(fh)
+        if version not in ((1, 0), (2, 0)):
+            fail(f"{where} has unsupported .npy version {version}")
+        read_header = getattr(np.lib.format, f"read_array_header_{version[0]}_0")
+        header_shape, fortran, dtype = read_header(fh, max_header_size=10_000)
+        if dtype != expected_dtype or dtype.hasobject:
+            fail(f"{where} has dtype {dtype}, manifest says {expected_dtype}")
+        if header_shape != shape or fortran:
+            fail(f"{where} has shape {header_shape}, manifest says {shape}")
+        array = np.empty(shape, dtype=dtype)
+        view = array.reshape(-1).view(np.uint8)
+        got = 0
+        while got < nbytes:
+            n = fh.readinto(view[got:])
+            if not n:
+                fail(f"{where} is truncated")
+            got += n
+        if fh.read(1):  # also makes zipfile check the CRC-32 of the entry
+            fail(f"{where} has unexpected bytes after the array data")
+    return array
+
+
+def _read_entry(zf: zipfile.ZipFile, entry: dict[str, Any], fail: _Fail) -> np.ndarray:
+    """One array, its .npy header checked against the manifest before anything is allocated."""
+    name, member = entry["name"], entry["file"]
+    where = f"array {name!r} (entry {member})"
+    expected_dtype, shape = np.dtype(entry["dtype"]), tuple(entry["shape"])
+    try:
+        info = zf.getinfo(member)
+    except KeyError:
+        fail(f"{where} is listed in the manifest but missing from the archive")
+    if math.prod(shape) * expected_dtype.itemsize > info.file_size:
+        fail(f"{where} needs more bytes than its entry holds ({info.file_size})")
+    try:
+        array = _read_npy(zf, info, shape, expected_dtype, where, fail)
+    except CheckpointError:
+        raise
+    except zipfile.BadZipFile as exc:
+        fail(f"{where} is corrupted: checksum mismatch or damaged entry ({exc})")
+    except _READ_ERRORS as exc:
+        fail(f"{where} cannot be read ({type(exc).__name__}: {exc})")
+    if _array_sha256(array) != entry["sha256"]:
+        fail(f"{where} is corrupted: sha256 checksum mismatch")
+    return array
+
+
+def load_checkpoint(
+    path: str | os.PathLike[str], *, max_inflated: int | None = None
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Read a checkpoint written by :func:`save_checkpoint`.
+
+    Args:
+        path: the checkpoint file.
+        max_inflated: refuse archives whose entries inflate to more bytes than this; default
+            ``max(MAX_INFLATED_FLOOR, INFLATE_RATIO * file size)`` (64 MiB, 64x), which every
+            checkpoint :func:`save_checkpoint` writes meets (stored entries never inflate).
 
     Returns:
         ``(arrays, meta)``: a dict of name -> writable, C-contiguous array in the order they
@@ -414,38 +566,14 @@ def load_checkpoint(path: str | os.PathLike[str]) -> tuple[dict[str, np.ndarray]
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
-        CheckpointError: the file is truncated or corrupted (bad ZIP, CRC-32 or SHA-256
-            mismatch), has no valid manifest, holds an array whose dtype or shape disagrees with
-            the manifest or that would need pickle, or is not a chainrule checkpoint at all.
+        CheckpointError: anything else: a directory, pipe or device instead of a file; a
+            truncated or corrupted file (bad ZIP, CRC-32 or SHA-256 mismatch, damaged headers);
+            no valid manifest; an array whose dtype or shape disagrees with the manifest or
+            that would need pickle; an archive that would inflate beyond ``max_inflated``.
+            Never any other exception for a damaged file.
     """
     target = Path(path)
-    zf, fail = _open_zip(target)
-    with zf:
+    with _reading(target, max_inflated) as (zf, fail):
         manifest = _open_manifest(zf, fail)
-        arrays: dict[str, np.ndarray] = {}
-        for entry in manifest["arrays"]:
-            name, member = entry["name"], entry["file"]
-            where = f"array {name!r} (entry {member})"
-            try:
-                with zf.open(member) as fh:
-                    array = np.lib.format.read_array(fh, allow_pickle=False)
-                    trailing = fh.read(1)  # also makes zipfile check the CRC-32 of the entry
-            except KeyError:
-                fail(f"{where} is listed in the manifest but missing from the archive")
-            except zipfile.BadZipFile as exc:
-                fail(f"{where} is corrupted: checksum mismatch or damaged entry ({exc})")
-            except (ValueError, OSError, EOFError) as exc:
-                fail(f"{where} cannot be read ({exc})")
-            if trailing:
-                fail(f"{where} has unexpected bytes after the array data")
-            expected_dtype = np.dtype(entry["dtype"])
-            if array.dtype != expected_dtype:
-                fail(f"{where} has dtype {array.dtype}, manifest says {expected_dtype}")
-            if list(array.shape) != entry["shape"]:
-                fail(f"{where} has shape {array.shape}, manifest says {tuple(entry['shape'])}")
-            if array.dtype.kind not in _ALLOWED_KINDS or array.dtype.fields is not None:
-                fail(f"{where} has disallowed dtype {array.dtype}")
-            if _array_sha256(array) != entry["sha256"]:
-                fail(f"{where} is corrupted: sha256 checksum mismatch")
-            arrays[name] = _c_contiguous(array)
+        arrays = {entry["name"]: _read_entry(zf, entry, fail) for entry in manifest["arrays"]}
         return arrays, dict(manifest.get("meta", {}))

@@ -94,11 +94,13 @@ class Tensor:
 
     def numpy(self) -> np.ndarray:
         """The data as a NumPy array (copied from the GPU if needed)."""
-        xp = get_array_module(self.data)
-        return self.data if xp is np else xp.asnumpy(self.data)
+        return to_numpy(self.data)
 
     def item(self) -> float:
         return self.data.item()
+
+    def __float__(self) -> float:
+        return float(self.data)
 
     def __repr__(self) -> str:
         body = np.array2string(to_numpy(self.data), prefix="Tensor(").replace("\n", "\n ")
@@ -119,15 +121,50 @@ class Tensor:
         """Backpropagate from this tensor through the graph that produced it.
 
         ``dout`` is the upstream gradient (default 1, allowed only for a single-element tensor).
-        Gradients accumulate into ``.grad`` of every tensor that needs one (call
-        :meth:`cleargrad` between independent backward passes). Intermediate gradients are freed
-        unless ``retain_grad``. With ``create_graph`` the backward pass is recorded too, so the
-        resulting ``.grad`` Tensors can be differentiated again.
+        Gradients accumulate (``+=``) into ``.grad`` of every leaf that needs one, across calls
+        too (call :meth:`cleargrad` between independent passes). Intermediate gradients are
+        freed as soon as used, unless ``retain_grad``: then they accumulate on ``.grad`` as well.
+        With ``create_graph`` the backward pass is recorded too, so the resulting ``.grad``
+        Tensors can be differentiated again.
 
-        ``on_node(f, dout, dxs, accumulated)`` is called after each node's backward, with its
+        ``on_node(f, dout, dxs, forked)`` is called after each node's backward, with its
         upstream gradient, the gradients it passed down, and for each input whether they were
-        added (``+=``) to a gradient that had already arrived; :mod:`chainrule.explain` uses it.
+        added (``+=``) to a gradient that had already arrived in this pass (a fork);
+        :mod:`chainrule.explain` uses it.
         """
+        seed = self._seed(dout, create_graph)
+        grads = _GradFlow(seed, retain_grad)
+        grads.arrive(self, seed)
+        # 1. Order: a max-heap on generation, so each node runs after every node that consumes
+        #    its output (all contributions to its upstream gradient have arrived).
+        heap: list[tuple[int, int, Function]] = []
+        queued: set[int] = set()
+
+        def push(f: Function | None) -> None:
+            if f is not None and id(f) not in queued:
+                queued.add(id(f))
+                heapq.heappush(heap, (-f.generation, len(queued), f))
+
+        push(self.creator)
+        # 2. Walk back: downstream = upstream x local derivative (inside each op's backward);
+        #    `+=` where a value fans out to several consumers.
+        with using_config("enable_backprop", create_graph):
+            while heap:
+                f = heapq.heappop(heap)[2]
+                dy = grads.take(f.output())
+                dxs = f.backward_on_graph(dy) if create_graph else f.backward(dy)
+                dxs = dxs if isinstance(dxs, tuple) else (dxs,)
+                forked = []
+                for x, dx in zip(f.inputs, dxs):
+                    wanted = dx is not None and isinstance(x, Tensor) and x.requires_grad
+                    forked.append(wanted and grads.arrive(x, dx))
+                    if wanted:
+                        push(x.creator)
+                if on_node is not None:
+                    on_node(f, dy, dxs, tuple(forked))
+
+    def _seed(self, dout: Any, create_graph: bool) -> Any:
+        """The upstream gradient the walk starts from, checked against this tensor."""
         if not self.requires_grad:
             raise RuntimeError(
                 "backward(): this tensor does not require gradients (it is not floating-point, "
@@ -147,74 +184,7 @@ class Tensor:
                 raise ValueError(
                     f"backward(): dout has shape {dout.shape} but the tensor has shape {self.shape}"
                 )
-        self.grad = Tensor(dout, requires_grad=False) if create_graph else dout
-        if self.creator is None:
-            return
-
-        # 1. Order: a max-heap on generation, so each node runs after every node that consumes
-        #    its output (all contributions to its upstream gradient have arrived).
-        heap: list[tuple[int, int, Function]] = []
-        queued: set[int] = set()
-        counter = 0
-
-        def push(f: Function) -> None:
-            nonlocal counter
-            if id(f) not in queued:
-                queued.add(id(f))
-                heapq.heappush(heap, (-f.generation, counter, f))
-                counter += 1
-
-        push(self.creator)
-        # Arrays a leaf's .grad must not be, by id (kept alive so ids stay unique): the seed
-        # `dout` (the caller's array), every array stored as a leaf's or a retained .grad, and,
-        # in `pending`, intermediates' gradients whose node has not run yet. Those leave
-        # `pending` once used, so each is freed then, not kept to the end of the walk.
-        handed_out: dict[int, Any] = {id(dout): dout}
-        pending: dict[int, Any] = {}
-        track = not create_graph and not retain_grad
-        # 2. Walk back: downstream = upstream x local derivative (inside each op's backward);
-        #    `+=` where a value fans out to several consumers.
-        with using_config("enable_backprop", create_graph):
-            while heap:
-                f = heapq.heappop(heap)[2]
-                out = f.output()
-                dy = out.grad
-                dxs = f.backward_on_graph(dy) if create_graph else f.backward(dy)
-                if not isinstance(dxs, tuple):
-                    dxs = (dxs,)
-                accumulated = []  # per input: was dx added (+=) to a gradient already there?
-                for x, dx in zip(f.inputs, dxs):
-                    if dx is None or not isinstance(x, Tensor) or not x.requires_grad:
-                        accumulated.append(False)
-                        continue
-                    accumulated.append(x.grad is not None)
-                    if x.grad is not None:
-                        if track and x.creator is not None:
-                            pending.pop(id(x.grad), None)
-                        x.grad = x.grad + dx
-                        if track and x.creator is not None:
-                            pending[id(x.grad)] = x.grad
-                    elif (
-                        x.creator is None
-                        and not create_graph
-                        and (_shared(dx, handed_out) or id(dx) in pending)
-                    ):
-                        # A leaf's .grad is the user's to keep and modify: never a read-only
-                        # broadcast view, nor the same array as another gradient.
-                        x.grad = dx.copy()
-                    else:
-                        x.grad = dx
-                        if x.creator is None or retain_grad:
-                            handed_out[id(dx)] = dx
-                        elif track:
-                            pending[id(dx)] = dx
-                    if x.creator is not None:
-                        push(x.creator)
-                if on_node is not None:
-                    on_node(f, dy, dxs, tuple(accumulated))
-                if not retain_grad:
-                    out.grad = None
-                    pending.pop(id(dy), None)
+        return Tensor(dout, requires_grad=False) if create_graph else dout
 
     def cleargrad(self) -> None:
         """Forget the accumulated gradient."""
@@ -320,10 +290,56 @@ class Tensor:
         return Tensor(self.data.astype(dtype), name=self.name)
 
 
-def _shared(a: Any, handed_out: dict[int, Any]) -> bool:
-    """Is ``a`` a view, or an array already stored as another tensor's gradient?"""
-    flags = getattr(a, "flags", None)
-    return flags is not None and (not flags.owndata or id(a) in handed_out)
+class _GradFlow:
+    """The memory policy of one backward pass: where gradients wait, and who may own them.
+
+    * The gradient flowing into an intermediate value waits here (``flow``), apart from the
+      value's ``.grad``, until the value's creator has run; then it is freed, or with
+      ``retain_grad`` added to ``.grad``. So a retained ``.grad`` never leaks into a later pass.
+    * A gradient stored on ``.grad`` is the user's to keep and modify: never a read-only or
+      broadcast view, never the seed, another stored gradient or one still flowing (an op's
+      backward may return its ``dout``, or the same array for two inputs); those are copied.
+    """
+
+    def __init__(self, seed: Any, retain_grad: bool):
+        self.flow: dict[int, Any] = {}
+        self.stored: dict[int, Any] = {id(seed): seed}  # kept alive so the ids stay unique
+        self.leaves_reached: set[int] = set()
+        self.retain_grad = retain_grad
+
+    def arrive(self, x: Tensor, dx: Any) -> bool:
+        """Add ``dx`` to what flows into ``x``; True if some had already arrived (a fork)."""
+        if x.creator is not None:
+            forked = id(x) in self.flow
+            self.flow[id(x)] = self.flow[id(x)] + dx if forked else dx
+            return forked
+        forked = id(x) in self.leaves_reached
+        self.leaves_reached.add(id(x))
+        self.store(x, dx)
+        return forked
+
+    def take(self, y: Tensor) -> Any:
+        """The gradient that flowed into ``y``, leaving this pass (its creator runs now)."""
+        dy = self.flow.pop(id(y))
+        if self.retain_grad:
+            self.store(y, dy)
+        return dy
+
+    def store(self, x: Tensor, dx: Any) -> None:
+        if isinstance(dx, np.generic):  # NumPy's 0-d results are scalars: keep an array
+            dx = np.asarray(dx)
+        if x.grad is not None:
+            x.grad = x.grad + dx  # a new array: never writes into one the user holds
+            return
+        flags = getattr(dx, "flags", None)  # None for Tensors (create_graph) and scalars
+        if flags is not None and (
+            not flags.owndata
+            or not getattr(flags, "writeable", True)
+            or id(dx) in self.stored
+            or any(g is dx for g in self.flow.values())
+        ):
+            dx = dx.copy()
+        self.stored[id(dx)] = x.grad = dx
 
 
 def _raw(x: Any) -> Any:

@@ -9,7 +9,7 @@ arithmetic      Add, Sub, Mul, Div, Neg, Pow, SumTo, BroadcastTo
 elementwise     Exp, Log, Sqrt, Abs, Sigmoid, Tanh, Relu, LeakyRelu, Maximum,
                 Minimum, Where, Clip
 reduction       Sum, Max, Min (and ``mean``)
-shape           Reshape, Transpose, GetItem, Concatenate, Stack
+shape           Reshape, Transpose, GetItem, ScatterAdd, Concatenate, Stack
 linalg          MatMul, Linear
 loss            Softmax, LogSoftmax, SoftmaxWithLoss, IdentityWithLoss
 noise           Dropout
@@ -92,6 +92,7 @@ from chainrule.functions.shape import (
     Concatenate,
     GetItem,
     Reshape,
+    ScatterAdd,
     Stack,
     Transpose,
     concatenate,
@@ -112,7 +113,7 @@ __all__ = [
     "reshape", "sigmoid", "softmax", "softmax_cross_entropy", "sqrt", "stack", "sub", "sum",
     "sum_to", "tanh", "transpose", "where",
 ]  # fmt: skip
-__all__ += ["BatchNorm", "BatchNormState", "batch_norm"]
+__all__ += ["BatchNorm", "BatchNormState", "ScatterAdd", "batch_norm"]
 __all__ += [
     "AvgPool2d", "Conv2d", "MaxPool2d", "avg_pool2d", "col2im", "conv2d", "conv_output_size",
     "im2col", "max_pool2d",

@@ -8,22 +8,27 @@ it came from: it is the adjoint (the transpose) of im2col, not its inverse, beca
 sits in several overlapping windows receives the gradient of every one of them. See
 ``docs/im2col.md`` for the worked example.
 
-Memory layout (chosen by measurement, see :class:`Conv2d`): ``im2col`` returns a matrix of shape
-``(C*kh*kw, OH*OW*N)``, CS231n's layout. Row ``c*kh*kw + i*kw + j`` is kernel offset
+Memory layout (chosen by measurement, see docs/benchmarks.md): ``im2col`` returns a matrix of
+shape ``(C*kh*kw, OH*OW*N)``, CS231n's layout. Row ``c*kh*kw + i*kw + j`` is kernel offset
 ``(c, i, j)`` — the order of ``W.reshape(FN, -1)`` — and column ``(oh*OW + ow)*N + n`` is the
 window at output position ``(oh, ow)`` of image ``n``. With the image index varying fastest,
 each kernel offset's copy is a block of long contiguous runs (whole rows of the batch), and the
-convolution of the whole batch is **one** GEMM, ``W.reshape(FN, -1) @ col``. The book stacks
-windows as rows instead, image by image: ``(N*OH*OW, C*kh*kw)``, which is
-``col.reshape(K, OH*OW, N).transpose(2, 1, 0).reshape(-1, K)`` here (``K = C*kh*kw``).
+convolution of the whole batch is **one** GEMM, ``W.reshape(FN, -1) @ col``, whose product is
+``(FN, OH, OW, N)`` in memory. The ops hand it on *as it is*: an ``(N, FN, OH, OW)`` array
+whose memory is in ``(C, H, W, N)`` order (a transposed view, no copy). NumPy's elementwise ops
+keep that order, pooling keeps it, and the next convolution's im2col wants exactly it — so a
+stack of conv/ReLU/pool layers never transposes an activation. Only the first convolution
+(images come as (N, C, H, W)) and the first affine layer (a reshape) copy once.
 
-Output size, per spatial dimension: ``OH = (H + 2*pad - FH) / stride + 1``. It must be a whole
-number — these functions raise ``ValueError`` rather than silently dropping the last rows or
-columns.
+Output size, per spatial dimension: ``OH = (H + 2*pad - FH) / stride + 1``. By default it must
+be a whole number — these functions raise ``ValueError`` rather than silently dropping the last
+rows or columns. ``exact=False`` floors it instead, as the book does (the rows and columns no
+window reaches are left out and get a zero gradient).
 """
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import numpy as np
@@ -32,10 +37,12 @@ from chainrule.backend import get_array_module
 from chainrule.function import Function
 from chainrule.tensor import Tensor
 
+Pair = tuple[int, int]  # (for height, for width)
+
 # --------------------------------------------------------------------------- argument checks
 
 
-def _pair(op: str, name: str, value: Any, minimum: int) -> tuple[int, int]:
+def _pair(op: str, name: str, value: Any, minimum: int) -> Pair:
     """``value`` as ``(for height, for width)``: an int used for both, or a pair of ints."""
     pair = tuple(value) if isinstance(value, (tuple, list)) else (value, value)
     if len(pair) != 2 or not all(
@@ -52,10 +59,10 @@ def _check_4d(op: str, name: str, shape: tuple[int, ...], layout: str) -> None:
         raise ValueError(f"{op}: {name} must be 4-D {layout}, got shape {tuple(shape)}")
 
 
-def _output_size(
-    op: str, size: int, k: int, stride: int, pad: int, sym: tuple[str, str], where: str
-) -> int:
-    """``(size + 2*pad - k) / stride + 1``, or a ValueError that shows the arithmetic."""
+def _output_size(op: str, size: int, k: int, stride: int, pad: int, sym: tuple[str, str],
+                 where: str, exact: bool = True) -> int:  # fmt: skip
+    """``(size + 2*pad - k) / stride + 1`` (floored when not ``exact``), or a ValueError that
+    shows the arithmetic."""
     dim, ksym = sym
     span = size + 2 * pad - k
     if span < 0:
@@ -63,146 +70,164 @@ def _output_size(
             f"{op}: the window is larger than the padded input: {ksym}={k} > "
             f"{dim} + 2*pad = {size} + 2*{pad} = {size + 2 * pad} ({where})"
         )
-    if span % stride:
+    if span % stride and exact:
         raise ValueError(
             f"{op}: output size ({dim} + 2*pad - {ksym}) / stride + 1 = "
             f"({size} + 2*{pad} - {k}) / {stride} + 1 = {span / stride + 1:g} is not an integer "
-            f"({where}); change pad or stride so that it divides evenly"
+            f"({where}); change pad or stride so that it divides evenly, or pass exact=False "
+            "to floor it as the book does"
         )
     return span // stride + 1
 
 
-def conv_output_size(input_size: int, filter_size: int, stride: int = 1, pad: int = 0) -> int:
+def conv_output_size(input_size: int, filter_size: int, stride: int = 1, pad: int = 0, *,
+                     exact: bool = True) -> int:  # fmt: skip
     """The book's ``conv_output_size``: ``(input_size + 2*pad - filter_size) / stride + 1``.
 
-    Raises ``ValueError`` when that is not a positive whole number.
+    Raises ``ValueError`` when that is not a positive whole number, unless ``exact=False``,
+    which floors it (the book's ``//``).
 
     >>> conv_output_size(28, 5), conv_output_size(28, 3, pad=1), conv_output_size(7, 3, stride=2)
     (24, 28, 3)
+    >>> conv_output_size(28, 5, stride=2, exact=False)       # (28 - 5) / 2 + 1 = 12.5
+    12
     """
     stride = _pair("conv_output_size", "stride", stride, 1)[0]
     pad = _pair("conv_output_size", "pad", pad, 0)[0]
     filter_size = _pair("conv_output_size", "filter_size", filter_size, 1)[0]
     where = f"input size {input_size}, filter size {filter_size}"
-    return _output_size(
-        "conv_output_size", input_size, filter_size, stride, pad, ("H", "FH"), where
-    )
+    sym = ("H", "FH")
+    return _output_size("conv_output_size", input_size, filter_size, stride, pad, sym, where, exact)
 
 
 # --------------------------------------------------------------------------- im2col / col2im
 
 
-def _im2col_cols(
-    x: Any, kh: int, kw: int, stride: tuple[int, int], pad: tuple[int, int], out_hw: tuple[int, int]
-) -> Any:
+def _batch_last(x: Any) -> Any:
+    """(N, C, H, W) -> (C, H, W, N), a view. Free when ``x`` came from these ops."""
+    return x.transpose(1, 2, 3, 0)
+
+
+def _spans(i: int, j: int, stride: Pair, out_hw: Pair) -> tuple[slice, ...]:
+    """Rows and columns read by kernel offset ``(i, j)`` over all ``OH x OW`` windows."""
+    (sh, sw), (oh, ow) = stride, out_hw
+    return slice(i, i + sh * (oh - 1) + 1, sh), slice(j, j + sw * (ow - 1) + 1, sw)
+
+
+_WORKSPACE = threading.local()
+
+
+def _scratch(buffers: dict | None, key: str, shape: tuple[int, ...], like: Any, zero: bool) -> Any:
+    """An array of ``shape`` made by ``like = (xp, dtype)`` that is reused, not allocated anew.
+
+    Fresh arrays of several MB cost a page fault per 4 KiB (measured: about as long as
+    filling them), so big arrays are kept: ``buffers`` is an op's own dict, for an array the op
+    keeps between forward and backward (``col``: a book layer's op is called again at the next
+    step); with ``buffers=None`` it is a temporary that never leaves the function that asked
+    (``dcol``, the padded image, pooling's masks), carved out of one per-thread flat array per
+    ``key`` that grows to the largest request, so the biggest layer sets the footprint, not
+    their sum. ``zero``: zeroed when made (a padded image's border, never written, stays zero:
+    only ``buffers`` arrays use it, since workspace arrays are shared between shapes).
+    """
+    xp, dtype = like
+    n = int(np.prod(shape))
+    if buffers is not None:
+        found = buffers.get(key)
+        if found is None or found.shape != shape or found.dtype != dtype:
+            found = buffers[key] = (xp.zeros if zero else xp.empty)(shape, dtype=dtype)
+        return found
+    pool = vars(_WORKSPACE).setdefault(xp.__name__, {})
+    flat = pool.get((key, np.dtype(dtype).str))
+    if flat is None or flat.size < n:
+        flat = pool[(key, np.dtype(dtype).str)] = xp.empty(n, dtype=dtype)
+    return flat[:n].reshape(shape)
+
+
+def _temporary(key: str, a: Any, dtype: Any) -> Any:
+    """A workspace array (see :func:`_scratch`) shaped and laid out in memory like ``a``."""
+    order = sorted(range(a.ndim), key=lambda i: -abs(a.strides[i]))
+    flat = _scratch(
+        None, key, tuple(a.shape[i] for i in order), (get_array_module(a), dtype), False
+    )
+    return flat.transpose(*np.argsort(order))
+
+
+def _im2col_cols(x: Any, kh: int, kw: int, stride: Pair, pad: Pair, out_hw: Pair,
+                 buffers: dict | None = None, fill: Any = 0) -> Any:  # fmt: skip
     """Windows of ``x`` (N, C, H, W) as a 6-D array ``(C, kh, kw, OH, OW, N)`` (batch last).
 
-    ``col[c, i, j, oh, ow, n] = xpad[n, c, oh*sh + i, ow*sw + j]``. One copy moves the batch
-    axis last (and adds the zero padding); then there is one strided copy per kernel offset
-    ``(i, j)``, each moving whole (C, OH, OW, N) blocks whose innermost runs are ``OW*N`` (stride
-    1) or ``N`` values long. The Python loop is kh*kw long, never over pixels or images.
+    ``col[c, i, j, oh, ow, n] = xpad[n, c, oh*sh + i, ow*sw + j]``. At most one copy moves the
+    batch axis last and adds the zero padding (none when ``x`` is already batch-last in memory
+    and unpadded); then one strided copy per kernel offset ``(i, j)``, each moving whole
+    (C, OH, OW, N) blocks whose innermost runs are ``OW*N`` (stride 1) or ``N`` values long.
+    The Python loop is kh*kw long, never over pixels or images. ``buffers``: see
+    :func:`_scratch`. ``fill`` pads (pooling pads max with ``-inf``).
     """
     xp = get_array_module(x)
     n, c, h, w = x.shape
-    (sh, sw), (ph, pw), (oh, ow) = stride, pad, out_hw
-    img = xp.zeros((c, h + 2 * ph, w + 2 * pw, n), dtype=x.dtype)
-    img[:, ph : ph + h, pw : pw + w, :] = x.transpose(1, 2, 3, 0)
-    col = xp.empty((c, kh, kw, oh, ow, n), dtype=x.dtype)
+    (ph, pw), (oh, ow) = pad, out_hw
+    if ph or pw:
+        shape = (c, h + 2 * ph, w + 2 * pw, n)
+        if buffers is None:
+            img = xp.full(shape, fill, dtype=x.dtype)
+        else:
+            img = _scratch(buffers, "img", shape, (xp, x.dtype), zero=True)
+        img[:, ph : ph + h, pw : pw + w, :] = _batch_last(x)
+    else:
+        img = xp.ascontiguousarray(_batch_last(x))
+    col = _scratch(buffers, "col", (c, kh, kw, oh, ow, n), (xp, x.dtype), zero=False)
     for i in range(kh):
-        rows = slice(i, i + sh * (oh - 1) + 1, sh)
         for j in range(kw):
-            col[:, i, j] = img[:, rows, j : j + sw * (ow - 1) + 1 : sw, :]
+            rows, cols = _spans(i, j, stride, out_hw)
+            col[:, i, j] = img[:, rows, cols, :]
     return col
 
 
-def _col2im_cols(
-    col: Any, x_shape: tuple[int, ...], stride: tuple[int, int], pad: tuple[int, int]
-) -> Any:
+def _col2im_cols(col: Any, x_shape: tuple[int, ...], stride: Pair, pad: Pair) -> Any:
     """The adjoint of :func:`_im2col_cols`: add every window entry of ``col``
-    (C, kh, kw, OH, OW, N) back onto the pixel it was read from; returns ``x_shape`` (N, C, H, W).
+    (C, kh, kw, OH, OW, N) back onto the pixel it was read from; returns an (N, C, H, W) array
+    (batch last in memory, like the ops' outputs).
 
     ``+=`` is the point: with overlapping windows one pixel was read several times, and the
-    chain rule sums the gradients of all its uses.
+    chain rule sums the gradients of all its uses. Each ``+=`` moves a whole kernel offset's
+    slice at once (kh*kw of them), never one pixel or window.
     """
     xp = get_array_module(col)
     n, c, h, w = x_shape
     _, kh, kw, oh, ow, _ = col.shape
-    (sh, sw), (ph, pw) = stride, pad
+    ph, pw = pad
     img = xp.zeros((c, h + 2 * ph, w + 2 * pw, n), dtype=col.dtype)
     for i in range(kh):
-        rows = slice(i, i + sh * (oh - 1) + 1, sh)
         for j in range(kw):
-            img[:, rows, j : j + sw * (ow - 1) + 1 : sw, :] += col[:, i, j]
-    # Gradient that landed on the padding belongs to no input pixel: drop it. Back to NCHW.
-    return xp.ascontiguousarray(img[:, ph : ph + h, pw : pw + w, :].transpose(3, 0, 1, 2))
+            rows, cols = _spans(i, j, stride, (oh, ow))
+            img[:, rows, cols, :] += col[:, i, j]
+    # Gradient that landed on the padding belongs to no input pixel: drop it (a view).
+    return img[:, ph : ph + h, pw : pw + w, :].transpose(3, 0, 1, 2)
 
 
-def _pool_windows(
-    x: Any,
-    kh: int,
-    kw: int,
-    stride: tuple[int, int],
-    pad: tuple[int, int],
-    out_hw: tuple[int, int],
-    fill: Any,
-) -> Any:
-    """Windows of ``x`` (N, C, H, W) as ``(N, C, kh, kw, OH, OW)``, padded with ``fill``.
-
-    Pooling keeps the NCHW order (measured faster for it than the batch-last layout of the
-    convolution: pooling does so little arithmetic that moving the batch axis does not pay).
-    """
-    xp = get_array_module(x)
-    n, c, h, w = x.shape
-    (sh, sw), (ph, pw), (oh, ow) = stride, pad, out_hw
-    if ph or pw:
-        img = xp.full((n, c, h + 2 * ph, w + 2 * pw), fill, dtype=x.dtype)
-        img[:, :, ph : ph + h, pw : pw + w] = x
-    else:
-        img = x
-    col = xp.empty((n, c, kh, kw, oh, ow), dtype=x.dtype)
-    for i in range(kh):
-        rows = slice(i, i + sh * (oh - 1) + 1, sh)
-        for j in range(kw):
-            col[:, :, i, j] = img[:, :, rows, j : j + sw * (ow - 1) + 1 : sw]
-    return col
+def _tiles(x: Any, kh: int, kw: int, out_hw: Pair) -> list[Any]:
+    """Non-overlapping ``kh x kw`` windows (stride = window, no padding) as ``kh*kw`` strided
+    views ``x[:, :, i::kh, j::kw]``, each (N, C, OH, OW): view ``(i, j)`` holds entry ``(i, j)``
+    of every window. Pooling over them is ``kh*kw - 1`` elementwise ops, no copy of ``x``."""
+    oh, ow = out_hw
+    return [
+        x[:, :, i : i + kh * (oh - 1) + 1 : kh, j : j + kw * (ow - 1) + 1 : kw]
+        for i in range(kh)
+        for j in range(kw)
+    ]
 
 
-def _pool_unwindows(
-    col: Any, x_shape: tuple[int, ...], stride: tuple[int, int], pad: tuple[int, int]
-) -> Any:
-    """The adjoint of :func:`_pool_windows` (``col`` may be a broadcast view)."""
-    xp = get_array_module(col)
-    n, c, h, w = x_shape
-    _, _, kh, kw, oh, ow = col.shape
-    (sh, sw), (ph, pw) = stride, pad
-    img = xp.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=col.dtype)
-    for i in range(kh):
-        rows = slice(i, i + sh * (oh - 1) + 1, sh)
-        for j in range(kw):
-            img[:, :, rows, j : j + sw * (ow - 1) + 1 : sw] += col[:, :, i, j]
-    if ph or pw:
-        img = xp.ascontiguousarray(img[:, :, ph : ph + h, pw : pw + w])
-    return img
-
-
-def _geometry(
-    op: str,
-    x_shape: tuple[int, ...],
-    kh: int,
-    kw: int,
-    stride: Any,
-    pad: Any,
-    ksyms: tuple[str, str] = ("FH", "FW"),
-    kernel_desc: str | None = None,
-) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int]]:
+def _geometry(op: str, x_shape: tuple[int, ...], kh: int, kw: int, stride: Any, pad: Any,
+              ksyms: tuple[str, str] = ("FH", "FW"), kernel_desc: str | None = None,
+              exact: bool = True) -> tuple[Pair, Pair, Pair]:  # fmt: skip
     """Validated ``(stride pair, pad pair, (OH, OW))`` for windows of ``kh x kw`` on ``x``."""
     _check_4d(op, "the input x", x_shape, "(N, C, H, W)")
     sh, sw = _pair(op, "stride", stride, 1)
     ph, pw = _pair(op, "pad", pad, 0)
     where = f"input x {tuple(x_shape)}, {kernel_desc or f'window {kh}x{kw}'}, stride {stride}, "
     where += f"pad {pad}"
-    oh = _output_size(op, x_shape[2], kh, sh, ph, ("H", ksyms[0]), where)
-    ow = _output_size(op, x_shape[3], kw, sw, pw, ("W", ksyms[1]), where)
+    oh = _output_size(op, x_shape[2], kh, sh, ph, ("H", ksyms[0]), where, exact)
+    ow = _output_size(op, x_shape[3], kw, sw, pw, ("W", ksyms[1]), where, exact)
     return (sh, sw), (ph, pw), (oh, ow)
 
 
@@ -238,9 +263,8 @@ def im2col(x: Any, kh: int, kw: int, stride: Any = 1, pad: Any = 0) -> Any:
     return _im2col_cols(x, kh, kw, stride2, pad2, (oh, ow)).reshape(c * kh * kw, oh * ow * n)
 
 
-def col2im(
-    col: Any, x_shape: tuple[int, ...], kh: int, kw: int, stride: Any = 1, pad: Any = 0
-) -> Any:
+def col2im(col: Any, x_shape: tuple[int, ...], kh: int, kw: int, stride: Any = 1,
+           pad: Any = 0) -> Any:  # fmt: skip
     """The adjoint of :func:`im2col`: sum every column entry back onto the pixel it came from.
 
     ``col`` has shape ``(C*kh*kw, OH*OW*N)``; the result has ``x_shape`` (N, C, H, W). This is
@@ -281,6 +305,44 @@ def col2im(
 # --------------------------------------------------------------------------- convolution
 
 
+def _as_matrix(dout: Any) -> Any:
+    """``dout`` (N, FN, OH, OW) as the (FN, OH*OW*N) matrix the forward GEMM produced: no copy
+    when it is batch-last in memory, as the ops' outputs (and their gradients) are."""
+    xp = get_array_module(dout)
+    return xp.ascontiguousarray(_batch_last(dout)).reshape(dout.shape[1], -1)
+
+
+def _from_matrix(out: Any, n: int, out_hw: Pair) -> Any:
+    """The (FN, OH*OW*N) product as an (N, FN, OH, OW) array: a view, batch last in memory."""
+    return out.reshape(out.shape[0], *out_hw, n).transpose(3, 0, 1, 2)
+
+
+def _conv_forward(x: Any, W: Any, stride: Any, pad: Any, out_hw: Any, col: Any = None,
+                  buffers: Any = None) -> Any:  # fmt: skip
+    """``(W2 @ col, col)`` with ``W2 = W.reshape(FN, -1)``, ``col = im2col(x)`` (given or made)."""
+    fn, c, fh, fw = W.shape
+    if col is None:
+        col = _im2col_cols(x, fh, fw, stride, pad, out_hw, buffers).reshape(c * fh * fw, -1)
+    return W.reshape(fn, -1) @ col, col
+
+
+def _conv_dx(d: Any, W: Any, x_shape: Any, stride: Any, pad: Any, out_hw: Any) -> Any:
+    """``dx = col2im(W2.T @ d)``: the input gradient of a convolution (a transposed
+    convolution of ``d``, the upstream gradient as a (FN, OH*OW*N) matrix)."""
+    xp = get_array_module(d)
+    fn, c, fh, fw = W.shape
+    like = (xp, xp.result_type(W, d))
+    dcol = _scratch(None, "dcol", (c * fh * fw, d.shape[1]), like, zero=False)
+    xp.matmul(W.reshape(fn, -1).T, d, out=dcol)
+    dcol = dcol.reshape(c, fh, fw, *out_hw, x_shape[0])
+    return _col2im_cols(dcol, x_shape, stride, pad)
+
+
+def _conv_dW(d: Any, col: Any, w_shape: tuple[int, ...]) -> Any:
+    """``dW = d @ col.T``: the filter gradient (a correlation of the input with ``dout``)."""
+    return (d @ col.T).reshape(w_shape)  # BLAS reads col.T in place
+
+
 class Conv2d(Function):
     """2-D convolution (cross-correlation, as in every deep-learning library and the book).
 
@@ -295,17 +357,15 @@ class Conv2d(Function):
     **Backward:** with ``d`` = ``dout`` as a (FN, OH*OW*N) matrix: ``dW = d @ col.T``,
     ``db = d.sum(axis=1)``, ``dx = col2im(W2.T @ d)`` — the matrix product's two gradients,
     then im2col's adjoint. Linear in each input: no kinks. Returns ``(dx, dW, db)``, or
-    ``(dx, dW)`` when there is no bias.
+    ``(dx, dW)`` when there is no bias; ``dx`` is ``None`` when input 0 needs no gradient
+    (``needs_input_grad``: the images of a first layer). Double backprop (``create_graph``)
+    records ``dx`` as a transposed convolution of ``dout`` and ``dW`` as a correlation of
+    ``x`` and ``dout``, two ops whose own gradients are these same three formulas.
 
-    ``stride`` and ``pad`` (zero padding) are an int or an ``(for H, for W)`` pair. Keeps the
-    input dtype (float32 in, float32 out). Saves ``col`` for backward: ``FH*FW`` times the
-    input's size (with stride 1).
-
-    Layout: three GEMMs (forward, ``dW``, ``dx``), each one call for the whole batch. The price
-    is moving the batch axis last and back (the output and ``dout``, once each); measured
-    against a per-image ``(N, K, P)`` layout, that is slightly slower for one input channel
-    (the book's 1x28x28 MNIST net) and up to twice as fast for the many-channel, small-image
-    layers of deep networks, where per-image GEMMs are too small to run fast.
+    ``stride`` and ``pad`` (zero padding) are an int or an ``(for H, for W)`` pair;
+    ``exact=False`` floors a fractional output size (the book's way). Keeps the input dtype
+    (float32 in, float32 out). Saves ``col`` for backward: ``FH*FW`` times the input's size
+    (with stride 1). The output is batch-last in memory (see the module docstring).
 
     >>> import numpy as np
     >>> x = np.arange(1.0, 13.0).reshape(1, 1, 3, 4)
@@ -323,9 +383,12 @@ class Conv2d(Function):
            [48., 54.]]), array([6.]))
     """
 
-    def __init__(self, stride: Any = 1, pad: Any = 0):
+    differentiable_backward = True
+
+    def __init__(self, stride: Any = 1, pad: Any = 0, *, exact: bool = True):
         self.stride = _pair("conv2d", "stride", stride, 1)
         self.pad = _pair("conv2d", "pad", pad, 0)
+        self.exact = bool(exact)
 
     def forward(self, x: Any, W: Any, b: Any = None) -> Any:
         op = "conv2d"
@@ -343,81 +406,155 @@ class Conv2d(Function):
                 f"{op}: bias b has shape {tuple(b.shape)}, expected ({fn},) for W of shape "
                 f"{tuple(W.shape)}"
             )
-        stride, pad, (oh, ow) = _geometry(
-            op,
-            x.shape,
-            fh,
-            fw,
-            self.stride,
-            self.pad,
-            kernel_desc=f"filters W {tuple(W.shape)}",
+        desc = f"filters W {tuple(W.shape)}"
+        _, _, out_hw = _geometry(
+            op, x.shape, fh, fw, self.stride, self.pad, kernel_desc=desc, exact=self.exact
         )
-        xp = get_array_module(x, W)
-        col = _im2col_cols(x, fh, fw, stride, pad, (oh, ow)).reshape(c * fh * fw, -1)
-        out = W.reshape(fn, -1) @ col  # (FN, OH*OW*N): one GEMM for the whole batch
+        # The op's own scratch arrays (col, dcol, the padded image), reused when a book layer
+        # calls it again at the next step; one Conv2d per call on the graph makes its own.
+        self.buffers: dict = vars(self).get("buffers", {})
+        out, self.col = _conv_forward(x, W, self.stride, self.pad, out_hw, None, self.buffers)
         if b is not None:
-            out += b.reshape(fn, 1)  # a fresh array: in place saves a temporary
-        self.col, self.W, self.x_shape, self.has_bias = col, W, tuple(x.shape), b is not None
-        self.out_hw = (oh, ow)
-        # Columns are (oh, ow, n): move the batch axis first, contiguous for the next layer.
-        return xp.ascontiguousarray(out.reshape(fn, oh, ow, n).transpose(3, 0, 1, 2))
+            out += b.reshape(fn, 1)  # in place: the product is a fresh array
+        self.W, self.x_shape, self.has_bias, self.out_hw = W, tuple(x.shape), b is not None, out_hw
+        return _from_matrix(out, n, out_hw)
 
     def backward(self, dout: Any) -> tuple[Any, ...]:
-        xp = get_array_module(dout, self.col)
-        n, c, _, _ = self.x_shape
-        fn, _, fh, fw = self.W.shape
-        oh, ow = self.out_hw
-        if tuple(dout.shape) != (n, fn, oh, ow):
+        n, fn = self.x_shape[0], self.W.shape[0]
+        if tuple(dout.shape) != (n, fn, *self.out_hw):
             raise ValueError(
                 f"conv2d backward: dout has shape {tuple(dout.shape)}, expected the output "
-                f"shape {(n, fn, oh, ow)}"
+                f"shape {(n, fn, *self.out_hw)}"
             )
-        # dout as the (FN, OH*OW*N) matrix the forward GEMM produced (one transposing copy).
-        d = xp.ascontiguousarray(dout.transpose(1, 2, 3, 0)).reshape(fn, -1)
-        dW = (d @ self.col.T).reshape(self.W.shape)  # BLAS reads col.T in place
+        d = _as_matrix(dout)
+        dW = _conv_dW(d, self.col, self.W.shape)
         dx = None
         if self.wants_grad(0):  # the first layer's input (the images) needs no gradient
-            dcol = self.W.reshape(fn, -1).T @ d  # (K, OH*OW*N)
-            dcol = dcol.reshape(c, fh, fw, oh, ow, n)
-            dx = _col2im_cols(dcol, self.x_shape, self.stride, self.pad)
-        if not self.has_bias:
-            return dx, dW
-        return dx, dW, d.sum(axis=1)
+            geometry = (self.x_shape, self.stride, self.pad, self.out_hw)
+            dx = _conv_dx(d, self.W, *geometry)
+        return (dx, dW, d.sum(axis=1)) if self.has_bias else (dx, dW)
+
+    def backward_on_graph(self, dout: Tensor) -> tuple[Any, ...]:
+        from chainrule.functions.reduction import sum as sum_
+
+        x, W = self.inputs[:2]
+        geometry = (self.x_shape, self.stride, self.pad, self.out_hw)
+        dx = _ConvDx(*geometry)(dout, W) if self.wants_grad(0) else None
+        dW = _ConvDW(*geometry, self.W.shape[2:])(x, dout)
+        return (dx, dW, sum_(dout, axis=(0, 2, 3))) if self.has_bias else (dx, dW)
+
+
+class _ConvGradient(Function):
+    """The geometry a convolution's gradient ops share: input shape, stride, pad, output size."""
+
+    differentiable_backward = True
+
+    def __init__(self, x_shape: Any, stride: Any, pad: Any, out_hw: Any, kernel: Any = None):
+        self.x_shape, self.stride, self.pad, self.out_hw = x_shape, stride, pad, out_hw
+        self.kernel = kernel
+
+    def _conv2d(self, x: Any, W: Any) -> Tensor:
+        return Conv2d(self.stride, self.pad, exact=False)(x, W)
+
+
+class _ConvDx(_ConvGradient):
+    """``dx = col2im(W2.T @ d)`` of ``(dout, W)``: a transposed convolution, Conv2d's input
+    gradient as an op of its own (for double backprop). **Backward** (upstream ``g``, shaped
+    like ``x``): ``d dout = conv2d(g, W)``, ``dW = _ConvDW(g, dout)``."""
+
+    def forward(self, dout: Any, W: Any) -> Any:
+        self.d, self.W = _as_matrix(dout), W
+        return _conv_dx(self.d, W, self.x_shape, self.stride, self.pad, self.out_hw)
+
+    def backward(self, g: Any) -> tuple[Any, Any]:
+        out, col = _conv_forward(g, self.W, self.stride, self.pad, self.out_hw)
+        return _from_matrix(out, self.x_shape[0], self.out_hw), _conv_dW(self.d, col, self.W.shape)
+
+    def backward_on_graph(self, g: Tensor) -> tuple[Any, Any]:
+        dout, W = self.inputs
+        geometry = (self.x_shape, self.stride, self.pad, self.out_hw, tuple(self.W.shape[2:]))
+        return self._conv2d(g, W), _ConvDW(*geometry)(g, dout)
+
+
+class _ConvDW(_ConvGradient):
+    """``dW = d @ im2col(x).T`` of ``(x, dout)``: Conv2d's filter gradient as an op of its own.
+    **Backward** (upstream ``gW``, shaped like ``W``): ``dx = _ConvDx(dout, gW)``,
+    ``d dout = conv2d(x, gW)``."""
+
+    def forward(self, x: Any, dout: Any) -> Any:
+        fh, fw = self.kernel
+        self.d = _as_matrix(dout)
+        self.col = _im2col_cols(x, fh, fw, self.stride, self.pad, self.out_hw)
+        self.col = self.col.reshape(-1, self.d.shape[1])
+        return _conv_dW(self.d, self.col, (self.d.shape[0], x.shape[1], fh, fw))
+
+    def backward(self, gW: Any) -> tuple[Any, Any]:
+        dx = _conv_dx(self.d, gW, self.x_shape, self.stride, self.pad, self.out_hw)
+        out, _ = _conv_forward(None, gW, self.stride, self.pad, self.out_hw, col=self.col)
+        return dx, _from_matrix(out, self.x_shape[0], self.out_hw)
+
+    def backward_on_graph(self, gW: Tensor) -> tuple[Any, Any]:
+        x, dout = self.inputs
+        return _ConvDx(self.x_shape, self.stride, self.pad, self.out_hw)(dout, gW), self._conv2d(
+            x, gW
+        )
 
 
 # --------------------------------------------------------------------------- pooling
 
 
 class _Pool2d(Function):
-    """Shared set-up of the pooling ops: window size, stride (default: the window), padding."""
+    """Shared set-up of the pooling ops: window size, stride (default: the window), padding.
+
+    Non-overlapping windows without padding (``stride`` = the window, the book's 2x2 pooling)
+    take a fast path: the ``kh*kw`` strided views of :func:`_tiles`, combined elementwise, with
+    no window array at all. Other windows go through im2col's window array ``(C, k, OH, OW, N)``
+    (``k = kh*kw``) and col2im. Either way the output is batch-last in memory, like a conv's.
+    """
 
     name = "pool2d"
+    differentiable_backward = True
 
-    def __init__(self, pool_h: int, pool_w: int | None = None, stride: Any = None, pad: Any = 0):
-        self.kh, self.kw = _pair(
-            self.name, "pool size", (pool_h, pool_h if pool_w is None else pool_w), 1
-        )
-        self.stride = (
-            (self.kh, self.kw) if stride is None else _pair(self.name, "stride", stride, 1)
-        )
+    def __init__(self, pool_h: int, pool_w: Any = None, stride: Any = None, pad: Any = 0, *,
+                 exact: bool = True):  # fmt: skip
+        pool_w = pool_h if pool_w is None else pool_w
+        self.kh, self.kw = _pair(self.name, "pool size", (pool_h, pool_w), 1)
+        window = (self.kh, self.kw)
+        self.stride = window if stride is None else _pair(self.name, "stride", stride, 1)
         self.pad = _pair(self.name, "pad", pad, 0)
+        self.exact = bool(exact)
+        self.tiled = self.stride == window and self.pad == (0, 0)
+        if self.name == "max_pool2d" and (self.pad[0] >= self.kh or self.pad[1] >= self.kw):
+            raise ValueError(
+                f"{self.name}: pad {pad} must be smaller than the pool size {window} "
+                "(a window of padding only has no maximum)"
+            )
 
-    def _windows(self, x: Any, fill: Any) -> Any:
-        """Windows of ``x`` as (N, C, kh*kw, OH, OW); sets ``x_shape`` and ``out_hw``."""
-        _, _, (oh, ow) = _geometry(
-            self.name,
-            x.shape,
-            self.kh,
-            self.kw,
-            self.stride,
-            self.pad,
-            ksyms=("pool_h", "pool_w"),
-            kernel_desc=f"pool {self.kh}x{self.kw}",
-        )
-        self.x_shape, self.out_hw = tuple(x.shape), (oh, ow)
-        n, c = x.shape[:2]
-        col = _pool_windows(x, self.kh, self.kw, self.stride, self.pad, (oh, ow), fill)
-        return col.reshape(n, c, self.kh * self.kw, oh, ow)
+    def _setup(self, x: Any) -> bool:
+        """Check ``x`` and set ``x_shape`` and ``out_hw``; True when the fast path applies."""
+        desc = f"pool {self.kh}x{self.kw}"
+        shape, syms = x.shape, ("pool_h", "pool_w")
+        _, _, self.out_hw = _geometry(self.name, shape, self.kh, self.kw, self.stride, self.pad,
+                                      ksyms=syms, kernel_desc=desc, exact=self.exact)  # fmt: skip
+        self.x_shape = tuple(shape)
+        return self.tiled and x.dtype.kind == "f"
+
+    def _windows(self, x: Any, fill: Any = 0) -> Any:
+        """Windows of ``x`` as (C, kh*kw, OH, OW, N) (the general path), padded with ``fill``."""
+        geometry = (self.stride, self.pad, self.out_hw)
+        col = _im2col_cols(x, self.kh, self.kw, *geometry, fill=fill)
+        return col.reshape(x.shape[1], self.kh * self.kw, *self.out_hw, x.shape[0])
+
+    def _tiles(self, x: Any) -> list[Any]:
+        return _tiles(x, self.kh, self.kw, self.out_hw)
+
+    def _like_input(self, dtype: Any) -> Any:
+        """An array for ``dx``, laid out in memory as the input was (batch last, say); zeroed
+        only when some rows or columns are in no window (``exact=False``)."""
+        xp = get_array_module(self.x)
+        oh, ow = self.out_hw
+        covered = (oh * self.kh, ow * self.kw) == self.x_shape[2:]
+        return (xp.empty_like if covered else xp.zeros_like)(self.x, dtype=dtype)
 
     def _check_dout(self, dout: Any) -> None:
         expected = (*self.x_shape[:2], *self.out_hw)
@@ -428,9 +565,37 @@ class _Pool2d(Function):
             )
 
     def _col2im(self, dcol: Any) -> Any:
-        n, c = self.x_shape[:2]
-        dcol = dcol.reshape(n, c, self.kh, self.kw, *self.out_hw)
-        return _pool_unwindows(dcol, self.x_shape, self.stride, self.pad)
+        """The adjoint of :meth:`_windows`: dcol (C, k, OH, OW, N) (may be broadcast) -> dx."""
+        c, n = self.x_shape[1], self.x_shape[0]
+        dcol = dcol.reshape(c, self.kh, self.kw, *self.out_hw, n)
+        return _col2im_cols(dcol, self.x_shape, self.stride, self.pad)
+
+    def _gather(self, g: Any) -> Any:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def backward_on_graph(self, dout: Tensor) -> Tensor:
+        return _PoolBackward(self)(dout)
+
+
+class _PoolBackward(Function):
+    """A pooling op's backward as an op of its own, for double backprop: ``dx = scatter(dout)``,
+    linear in ``dout``, the pool's saved shares (max: the winners; avg: ``1/(kh*kw)`` each)
+    held constant. **Backward:** its adjoint, ``gather(g)`` (each output's share-weighted sum
+    of its window of ``g``), recorded as a ``_PoolBackward`` the other way round."""
+
+    differentiable_backward = True
+
+    def __init__(self, pool: _Pool2d, gather: bool = False):
+        self.pool, self.gather = pool, gather
+
+    def forward(self, a: Any) -> Any:
+        return self.pool._gather(a) if self.gather else self.pool.backward(a)
+
+    def backward(self, g: Any) -> Any:
+        return self.pool.backward(g) if self.gather else self.pool._gather(g)
+
+    def backward_on_graph(self, g: Tensor) -> Tensor:
+        return _PoolBackward(self.pool, not self.gather)(g)
 
 
 class MaxPool2d(_Pool2d):
@@ -439,13 +604,14 @@ class MaxPool2d(_Pool2d):
     (N, C, OH, OW), ``OH = (H + 2*pad - pool_h) / stride + 1``; ``stride`` defaults to the pool
     size (non-overlapping windows). Padding is ``-inf``, so it never wins; ``pad`` must be
     smaller than the pool size, so that every window holds at least one real pixel.
+    ``exact=False`` floors a fractional output size (the book's way).
 
     **Backward:** ``dout`` goes to the window's maximum; where several entries tie for the
     maximum they **share it equally** (``dout / k`` each for a k-way tie) — the rule of
     :class:`chainrule.functions.Max` and :class:`~chainrule.functions.Maximum`, and for a
     two-way tie exactly the central difference. Overlapping windows add (``+=``) their shares.
     ``kink_state()`` is the share array, so a gradient check sees a perturbation that changes a
-    winner.
+    winner. Double backprop: the backward is linear in ``dout`` (winners fixed).
 
     >>> import numpy as np
     >>> pool = MaxPool2d(2, 2)
@@ -460,43 +626,74 @@ class MaxPool2d(_Pool2d):
 
     name = "max_pool2d"
 
-    def __init__(self, pool_h: int, pool_w: int | None = None, stride: Any = None, pad: Any = 0):
-        super().__init__(pool_h, pool_w, stride, pad)
-        if self.pad[0] >= self.kh or self.pad[1] >= self.kw:
-            raise ValueError(
-                f"{self.name}: pad {pad} must be smaller than the pool size "
-                f"{(self.kh, self.kw)} (a window of padding only has no maximum)"
-            )
-
     def forward(self, x: Any) -> Any:
         xp = get_array_module(x)
+        self.x, self.share = x, None
+        if self._setup(x):  # non-overlapping: the maximum of kh*kw strided views
+            tiles = self._tiles(x)
+            out = tiles[0].copy(order="K") if len(tiles) == 1 else xp.maximum(*tiles[:2])
+            for tile in tiles[2:]:
+                xp.maximum(out, tile, out=out)
+            self.out = out
+            return out
         fill = -xp.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
         col = self._windows(x, fill)
-        out = col.max(axis=2)
-        winners = col == out[:, :, None]
-        dtype = x.dtype if x.dtype.kind == "f" else np.float64
+        out = col.max(axis=1)  # (C, OH, OW, N)
+        self.share = self._split(col == out[:, None], x.dtype)
+        return out.transpose(3, 0, 1, 2)
+
+    @staticmethod
+    def _split(winners: Any, dtype: Any) -> Any:
+        """Each window entry's share of ``dout``, from ``winners`` (C, k, OH, OW, N): 1 for the
+        maximum, ``1/k`` each for a k-way tie, 0 elsewhere."""
+        dtype = dtype if np.dtype(dtype).kind == "f" else np.float64
         share = winners.astype(dtype)
-        counts = winners.sum(axis=2, keepdims=True)
+        counts = winners.sum(axis=1, keepdims=True)
         if bool((counts > 1).any()):  # ties: split dout equally among the tied maxima
             share /= counts.astype(dtype)
-        self.share = share
-        return out
+        return share
 
     def backward(self, dout: Any) -> Any:
         self._check_dout(dout)
-        return self._col2im(self.share * dout[:, :, None])
+        if self.share is not None:
+            return self._col2im(self.share * _batch_last(dout)[:, None])
+        # Fast path: which tile holds each window's maximum, recomputed from x and out (cheaper
+        # than storing it); ties split dout equally, as in _split. Float masks: a product with
+        # a bool array casts in a slow buffered loop.
+        xp = get_array_module(dout)
+        dtype = xp.result_type(dout.dtype, np.float32)
+        winners = []
+        for k, tile in enumerate(self._tiles(self.x)):
+            winners.append(xp.equal(tile, self.out, out=_temporary(f"won{k}", self.out, dtype)))
+        count = _temporary("count", self.out, dtype)
+        count[...] = winners[0]
+        for won in winners[1:]:
+            count += won
+        g = xp.divide(dout, count, out=_temporary("g", self.out, dtype))  # out's memory order
+        dx = self._like_input(dtype)
+        for won, dx_tile in zip(winners, self._tiles(dx)):
+            xp.multiply(won, g, out=dx_tile)
+        return dx
 
     def kink_state(self) -> Any:
+        if self.share is None:
+            xp = get_array_module(self.out)
+            tiles = [_batch_last(tile == self.out) for tile in self._tiles(self.x)]
+            return self._split(xp.stack(tiles, axis=1), self.x.dtype)
         return self.share
+
+    def _gather(self, g: Any) -> Any:
+        self._setup(g)
+        return (self._windows(g) * self.kink_state()).sum(axis=1).transpose(3, 0, 1, 2)
 
 
 class AvgPool2d(_Pool2d):
     """Average pooling: ``out[n, c, oh, ow] = mean`` of the ``pool_h x pool_w`` window.
-    Shapes, stride and padding as :class:`MaxPool2d`; padded zeros count in the mean (PyTorch's
-    ``count_include_pad=True``).
+    Shapes, stride, padding and ``exact`` as :class:`MaxPool2d`; padded zeros count in the mean
+    (PyTorch's ``count_include_pad=True``).
 
     **Backward:** every entry of a window gets ``dout / (pool_h * pool_w)``; overlapping
-    windows add (``+=``) their shares. No kinks.
+    windows add (``+=``) their shares. No kinks. Linear, so double backprop is exact.
 
     >>> import numpy as np
     >>> pool = AvgPool2d(2)
@@ -510,47 +707,62 @@ class AvgPool2d(_Pool2d):
     name = "avg_pool2d"
 
     def forward(self, x: Any) -> Any:
-        return self._windows(x, 0).mean(axis=2)
+        self.x = x
+        return self._gather(x)
+
+    def _gather(self, g: Any) -> Any:
+        """The mean of every window of ``g`` (the forward, and the adjoint of backward)."""
+        if not self._setup(g):
+            return self._windows(g).mean(axis=1).transpose(3, 0, 1, 2)
+        tiles = self._tiles(g)
+        out = tiles[0].copy(order="K")
+        for tile in tiles[1:]:
+            out += tile
+        out /= self.kh * self.kw
+        return out
 
     def backward(self, dout: Any) -> Any:
         self._check_dout(dout)
-        n, c = self.x_shape[:2]
-        share = dout[:, :, None] / (self.kh * self.kw)
-        # A broadcast view: the adjoint reads it offset by offset, no (N, C, k, OH, OW) copy.
-        dcol = get_array_module(dout).broadcast_to(
-            share.reshape(n, c, 1, 1, *self.out_hw), (n, c, self.kh, self.kw, *self.out_hw)
-        )
-        return _pool_unwindows(dcol, self.x_shape, self.stride, self.pad)
+        share = dout / (self.kh * self.kw)
+        if self.tiled and self.x.dtype.kind == "f":
+            dx = self._like_input(share.dtype)
+            for dx_tile in self._tiles(dx):
+                dx_tile[...] = share
+            return dx
+        # A broadcast view: col2im reads it offset by offset, no (C, k, OH, OW, N) copy.
+        c, n = self.x_shape[1], self.x_shape[0]
+        shape = (c, self.kh * self.kw, *self.out_hw, n)
+        return self._col2im(get_array_module(dout).broadcast_to(_batch_last(share)[:, None], shape))
 
 
 # --------------------------------------------------------------------------- lowercase API
 
 
-def conv2d(x: Any, W: Any, b: Any = None, stride: Any = 1, pad: Any = 0) -> Tensor:
+def conv2d(
+    x: Any, W: Any, b: Any = None, stride: Any = 1, pad: Any = 0, *, exact: bool = True
+) -> Tensor:
     """2-D convolution of ``x`` (N, C, H, W) with filters ``W`` (FN, C, FH, FW), bias optional.
 
-    See :class:`Conv2d`.
+    See :class:`Conv2d` (``exact=False`` floors a fractional output size).
     """
-    op = Conv2d(stride, pad)
+    op = Conv2d(stride, pad, exact=exact)
     return op(x, W) if b is None else op(x, W, b)
 
 
-def _kernel(op: str, kernel: Any) -> tuple[int, int]:
-    return _pair(op, "kernel", kernel, 1)
-
-
-def max_pool2d(x: Any, kernel: Any, stride: Any = None, pad: Any = 0) -> Tensor:
+def max_pool2d(x: Any, kernel: Any, stride: Any = None, pad: Any = 0, *,
+               exact: bool = True) -> Tensor:  # fmt: skip
     """Max pooling with a ``kernel`` (int or (h, w)) window; ``stride`` defaults to ``kernel``.
 
     See :class:`MaxPool2d` (ties share the gradient equally).
     """
-    kh, kw = _kernel("max_pool2d", kernel)
-    return MaxPool2d(kh, kw, stride, pad)(x)
+    kh, kw = _pair("max_pool2d", "kernel", kernel, 1)
+    return MaxPool2d(kh, kw, stride, pad, exact=exact)(x)
 
 
-def avg_pool2d(x: Any, kernel: Any, stride: Any = None, pad: Any = 0) -> Tensor:
+def avg_pool2d(x: Any, kernel: Any, stride: Any = None, pad: Any = 0, *,
+               exact: bool = True) -> Tensor:  # fmt: skip
     """Average pooling with a ``kernel`` (int or (h, w)) window; ``stride`` defaults to
     ``kernel``. See :class:`AvgPool2d`.
     """
-    kh, kw = _kernel("avg_pool2d", kernel)
-    return AvgPool2d(kh, kw, stride, pad)(x)
+    kh, kw = _pair("avg_pool2d", "kernel", kernel, 1)
+    return AvgPool2d(kh, kw, stride, pad, exact=exact)(x)

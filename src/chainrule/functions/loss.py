@@ -10,9 +10,31 @@ from __future__ import annotations
 
 from typing import Any
 
+
 from chainrule.backend import get_array_module
 from chainrule.function import Function
 from chainrule.tensor import Tensor
+
+
+def _exp(a: Any) -> Any:
+    """``exp`` of an array, or of a Tensor as a recorded op (backward recorded for create_graph)."""
+    if isinstance(a, Tensor):
+        from chainrule.functions.elementwise import exp
+
+        return exp(a)
+    return get_array_module(a).exp(a)
+
+
+def check_finite(layer: str, what: str, a: Any) -> None:
+    """Raise ``FloatingPointError`` naming ``layer`` if ``a`` holds NaN or inf."""
+    xp = get_array_module(a)
+    bad = ~xp.isfinite(a)
+    if bool(bad.any()):
+        where = tuple(int(i) for i in xp.argwhere(bad)[0])
+        raise FloatingPointError(
+            f"{layer}: {int(bad.sum())} of {a.size} {what} are NaN or inf (first at index "
+            f"{list(where)}: {a[where]!r}); they entered here, upstream of the loss"
+        )
 
 
 def _log_softmax(x: Any) -> Any:
@@ -43,16 +65,22 @@ class Softmax(Function):
 class LogSoftmax(Function):
     """``out = x - log(sum(exp(x)))`` along the last axis, computed stably.
 
-    **Backward:** ``dx = dout - softmax(x) * sum(dout, axis=-1)``.
+    **Backward:** ``dx = dout - softmax(x) * sum(dout, axis=-1)``, with
+    ``softmax(x) = exp(out)``.
+
+    >>> import numpy as np
+    >>> LogSoftmax().forward(np.log(np.array([1.0, 3.0])))
+    array([-1.38629436, -0.28768207])
     """
+
+    differentiable_backward = True
 
     def forward(self, x: Any) -> Any:
         self.out = _log_softmax(x)
         return self.out
 
     def backward(self, dout: Any) -> Any:
-        xp = get_array_module(self.out)
-        return dout - xp.exp(self.out) * dout.sum(axis=-1, keepdims=True)
+        return dout - _exp(self.out) * dout.sum(axis=-1, keepdims=True)
 
 
 def check_targets(layer: str, x: Any, t: Any) -> tuple[Any, bool]:
@@ -62,12 +90,19 @@ def check_targets(layer: str, x: Any, t: Any) -> tuple[Any, bool]:
     matrix of shape ``(N, C)``. Raises ``ValueError`` naming ``layer`` for anything else.
     """
     xp = get_array_module(x)
+    if not hasattr(x, "dtype") or x.dtype.kind != "f":
+        raise TypeError(
+            f"{layer}: scores must be a real floating-point array, got "
+            f"{getattr(x, 'dtype', type(x).__name__)}"
+        )
     if x.ndim not in (1, 2):
         raise ValueError(f"{layer}: scores must have shape (N, C) or (C,), got {x.shape}")
     if x.shape[0] == 0 or x.shape[-1] == 0:
         raise ValueError(f"{layer}: empty batch (scores of shape {x.shape})")
     n, c = (1, x.shape[0]) if x.ndim == 1 else x.shape
     t = xp.asarray(t)
+    if x.ndim == 2 and t.shape == (n, 1) and c > 1:
+        t = t.reshape(n)  # labels as a column (N, 1)
     if t.ndim == x.ndim:  # one-hot (or soft) targets: one row of C values per sample
         if t.shape != x.shape:
             if x.ndim == 2 and t.shape[0] != n:
@@ -80,7 +115,9 @@ def check_targets(layer: str, x: Any, t: Any) -> tuple[Any, bool]:
             )
         if t.dtype.kind not in "fiub":
             raise ValueError(f"{layer}: one-hot targets must be numeric, got dtype {t.dtype}")
-        return t.reshape(n, c).astype(x.dtype, copy=False), True
+        t = t.reshape(n, c).astype(x.dtype, copy=False)
+        _check_distribution(layer, t)
+        return t, True
     if t.ndim != x.ndim - 1:
         raise ValueError(
             f"{layer}: targets must be class indices of shape ({n},) or one-hot of shape "
@@ -105,6 +142,23 @@ def check_targets(layer: str, x: Any, t: Any) -> tuple[Any, bool]:
     return t.astype(xp.intp, copy=False), False
 
 
+def _check_distribution(layer: str, t: Any) -> None:
+    """One-hot/soft target rows must be probability distributions (else the backward
+    ``y - t`` is not the derivative of the forward ``-sum(t * log y)``)."""
+    xp = get_array_module(t)
+    check_finite(layer, "target values", t)
+    if bool((t < 0).any()):
+        row = int(xp.argwhere(t < 0)[0][0])
+        raise ValueError(f"{layer}: one-hot targets must not be negative (row {row})")
+    sums = t.sum(axis=1)
+    off = xp.abs(sums - 1) > 1e-6 * t.shape[1]
+    if bool(off.any()):
+        row = int(xp.flatnonzero(off)[0])
+        raise ValueError(
+            f"{layer}: one-hot target rows must sum to 1; row {row} sums to {float(sums[row])}"
+        )
+
+
 class SoftmaxWithLoss(Function):
     """Softmax followed by the mean cross-entropy over the batch (the book's last layer).
 
@@ -122,9 +176,12 @@ class SoftmaxWithLoss(Function):
     array([[ 0.5, -0.5]])
     """
 
+    differentiable_backward = True
+
     def forward(self, x: Any, t: Any) -> Any:
         t, one_hot = check_targets(type(self).__name__, x, t)
-        self.x_shape = x.shape
+        check_finite(type(self).__name__, "scores", x)
+        self.x, self.x_shape = x, x.shape
         xp = get_array_module(x)
         scores = x.reshape(len(t), -1)
         shifted = scores - scores.max(axis=-1, keepdims=True)
@@ -142,14 +199,15 @@ class SoftmaxWithLoss(Function):
         return self.loss
 
     def backward(self, dout: Any = 1) -> Any:
-        n = self.y.shape[0]
-        if self.one_hot:
-            dx = self.y - self.t
-        else:
-            dx = self.y.copy()
-            dx[get_array_module(dx).arange(n), self.t] -= 1
-        dx *= dout / n
-        return dx.reshape(self.x_shape)
+        # On the graph (create_graph) x is a Tensor: softmax is recomputed as a recorded op.
+        y = (
+            self.y
+            if not isinstance(self.x, Tensor)
+            else _exp(log_softmax(self.x.reshape(self.y.shape)))
+        )
+        n, c = self.y.shape
+        t = self.t if self.one_hot else get_array_module(self.y).eye(c, dtype=self.y.dtype)[self.t]
+        return ((y - t) * (dout / n)).reshape(self.x_shape)
 
 
 class IdentityWithLoss(Function):
@@ -161,6 +219,8 @@ class IdentityWithLoss(Function):
     :class:`SoftmaxWithLoss`, which is why these pairings are chosen.
     """
 
+    differentiable_backward = True
+
     def forward(self, x: Any, t: Any) -> Any:
         xp = get_array_module(x)
         t = xp.asarray(t)
@@ -169,13 +229,17 @@ class IdentityWithLoss(Function):
             raise ValueError(f"{name}: targets of shape {t.shape} do not match outputs {x.shape}")
         if x.size == 0:
             raise ValueError(f"{name}: empty batch (outputs of shape {x.shape})")
+        check_finite(name, "outputs", x)
+        check_finite(name, "targets", t)
+        self.x, self.t = x, t
         self.n = x.shape[0] if x.ndim > 1 else 1
         self.diff = x - t
         self.loss = 0.5 * (self.diff * self.diff).sum() / self.n
         return self.loss
 
     def backward(self, dout: Any = 1) -> Any:
-        return self.diff * (dout / self.n)
+        diff = self.x - self.t if isinstance(self.x, Tensor) else self.diff  # on the graph
+        return diff * (dout / self.n)
 
 
 def softmax(x: Any) -> Tensor:

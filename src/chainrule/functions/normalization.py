@@ -18,6 +18,7 @@ import numpy as np
 from chainrule.backend import get_array_module
 from chainrule.config import Config
 from chainrule.function import Function
+from chainrule.functions.elementwise import sqrt
 from chainrule.tensor import Tensor
 
 
@@ -114,7 +115,8 @@ class BatchNorm(Function):
     In training mode (``train=True``, or ``train=None`` and :attr:`chainrule.Config.train`)
     ``mean`` and ``var`` are the batch's own (biased) statistics, and ``state`` (a
     :class:`BatchNormState`) is updated with them; in evaluation mode they are ``state``'s
-    running statistics, constants.
+    running statistics, constants. A batch of one in training mode behaves as the book's layer:
+    ``xhat = 0``, so ``out = beta`` and ``dx = 0`` (PyTorch raises there instead).
 
     **Backward:** ``dbeta = sum(dout)``, ``dgamma = sum(dout * xhat)`` over the batch; with
     batch statistics (every ``x`` moves the mean and variance)
@@ -130,6 +132,8 @@ class BatchNorm(Function):
     (array([0.2]), array([1.]))
     """
 
+    differentiable_backward = True
+
     def __init__(self, state: BatchNormState, train: bool | None = None):
         if not isinstance(state, BatchNormState):
             raise TypeError(
@@ -138,18 +142,37 @@ class BatchNorm(Function):
         self.state = state
         self.train = train
 
-    # -- the layout: everything is computed on a 2-D (samples, features) view
+    # -- the layout: everything is computed on a 2-D (samples, features) view. Written with
+    #    operations arrays and Tensors share, so double backward can rerun it on the graph.
     def _to_2d(self, x: Any) -> Any:
         if self.per_channel:
-            xp = get_array_module(x)
-            return xp.moveaxis(x, 1, -1).reshape(-1, x.shape[1])
+            axes = (0, *range(2, x.ndim), 1)  # channels last
+            return x.transpose(axes).reshape(-1, x.shape[1])
         return x.reshape(x.shape[0], -1)
 
     def _from_2d(self, y: Any) -> Any:
         if self.per_channel:
             n, c, *rest = self.x_shape
-            return get_array_module(y).moveaxis(y.reshape(n, *rest, c), -1, 1)
+            return y.reshape(n, *rest, c).transpose((0, len(rest) + 1, *range(1, len(rest) + 1)))
         return y.reshape(self.x_shape)
+
+    def _normalize(self, x2: Any) -> tuple[Any, Any, Any, Any]:
+        """``(xhat, 1 / std, mean, var)`` of the 2-D view (arrays, or Tensors on the graph)."""
+        if self.batch_stats:
+            mean = x2.mean(axis=0)
+            xc = x2 - mean
+            var = (xc * xc).mean(axis=0)
+        else:
+            # Cast so a float32 batch stays float32 even if the statistics are float64.
+            mean = self.state.running_mean.astype(x2.dtype, copy=False)
+            var = self.state.running_var.astype(x2.dtype, copy=False)
+            xc = x2 - mean
+        inv_std = (
+            1.0 / sqrt(var + self.state.eps)
+            if isinstance(var, Tensor)
+            else 1.0 / get_array_module(var).sqrt(var + self.state.eps)
+        )
+        return xc * inv_std, inv_std, mean, var
 
     def _check(self, x: Any, gamma: Any, beta: Any) -> None:
         if x.ndim < 2:
@@ -184,27 +207,17 @@ class BatchNorm(Function):
         state = self.state
         state.allocate(x2.shape[1], x2.dtype, xp)
         self.batch_stats = Config.train if self.train is None else bool(self.train)
+        # A batch of one in training mode: as the book's layer, xhat = 0 (out = beta) and
+        # dx = 0; the running variance blends in the batch's variance, 0.
+        self.xhat, self.inv_std, mean, var = self._normalize(x2)
         if self.batch_stats:
-            if x2.shape[0] < 2:
-                raise ValueError(
-                    f"BatchNorm: training mode needs more than one value per feature to "
-                    f"estimate the batch statistics, got input of shape {x.shape} "
-                    "(use a larger batch, or evaluation mode)"
-                )
-            mean = x2.mean(axis=0)
-            xc = x2 - mean
-            var = (xc * xc).mean(axis=0)
             state.update(mean, var)
-        else:
-            # Cast so a float32 batch stays float32 even if the statistics are float64.
-            xc = x2 - state.running_mean.astype(x2.dtype, copy=False)
-            var = state.running_var.astype(x2.dtype, copy=False)
-        self.inv_std = 1.0 / xp.sqrt(var + state.eps)
-        self.xhat = xc * self.inv_std
-        self.gamma = gamma
+        self.x, self.gamma = x, gamma
         return self._from_2d(self.xhat * gamma + beta)
 
     def backward(self, dout: Any) -> tuple[Any, Any, Any]:
+        if isinstance(self.x, Tensor):  # on the graph (create_graph): xhat as recorded ops
+            self.xhat, self.inv_std, _, _ = self._normalize(self._to_2d(self.x))
         dout2 = self._to_2d(dout)
         dbeta = dout2.sum(axis=0)
         dgamma = (dout2 * self.xhat).sum(axis=0)

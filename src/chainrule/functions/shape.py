@@ -67,22 +67,55 @@ class Transpose(Function):
 class GetItem(Function):
     """``out = x[index]`` (basic slicing and integer/boolean array indexing).
 
-    **Backward:** a zero array of ``x``'s shape with ``dout`` added at ``index``; repeated
-    integer indices accumulate (``np.add.at``).
+    **Backward:** ``dx = scatter_add(dout, index, x.shape)``: a zero array of ``x``'s shape with
+    ``dout`` added at ``index``; repeated integer indices accumulate (``np.add.at``).
+
+    >>> GetItem(1).forward(np.array([5.0, 6.0]))
+    np.float64(6.0)
     """
+
+    differentiable_backward = True
 
     def __init__(self, index: Any):
         self.index = index
 
     def forward(self, x: Any) -> Any:
         self.x_shape, self.dtype = x.shape, x.dtype
-        return x[self.index]
+        try:
+            return x[self.index]
+        except IndexError as exc:
+            raise IndexError(
+                f"get_item: index {self.index!r} into shape {x.shape}: {exc}"
+            ) from None
 
     def backward(self, dout: Any) -> Any:
-        xp = get_array_module(dout)
-        dx = xp.zeros(self.x_shape, dtype=self.dtype)
-        xp.add.at(dx, self.index, dout)
-        return dx
+        return _apply(ScatterAdd(self.index, self.x_shape), dout)
+
+
+class ScatterAdd(Function):
+    """``out = zeros(shape)`` with ``x`` added at ``index`` (the gradient of :class:`GetItem`).
+
+    **Backward:** ``dx = dout[index]`` — the derivative of a scatter is a gather.
+    """
+
+    differentiable_backward = True
+
+    def __init__(self, index: Any, shape: tuple[int, ...]):
+        self.index, self.shape = index, shape
+
+    def forward(self, x: Any) -> Any:
+        xp = get_array_module(x)
+        out = xp.zeros(self.shape, dtype=x.dtype)
+        xp.add.at(out, self.index, x)
+        return out
+
+    def backward(self, dout: Any) -> Any:
+        return _apply(GetItem(self.index), dout)
+
+
+def _apply(f: Function, a: Any) -> Any:
+    """``f`` applied to a Tensor as a recorded op (create_graph), or by hand to an array."""
+    return f(a) if isinstance(a, Tensor) else f.forward(a)
 
 
 class Concatenate(Function):

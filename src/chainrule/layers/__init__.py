@@ -26,19 +26,23 @@ from chainrule.layers.batchnorm import BatchNormalization
 from chainrule.layers.conv import Convolution, Pooling
 from chainrule.layers.conv_nets import DeepConvNet, SimpleConvNet
 from chainrule.layers.dropout import Dropout
-from chainrule.layers.multi_layer_net import MultiLayerNet
+from chainrule.layers.multi_layer_net import MultiLayerNet, MultiLayerNetExtend
+from chainrule.layers.network import BookDropout, BookNetwork
 from chainrule.layers.two_layer_net import TwoLayerNet
 
 __all__ = [
     "AddLayer",
     "Affine",
     "BatchNormalization",
+    "BookDropout",
+    "BookNetwork",
     "Dropout",
     "IdentityWithLoss",
     "LeakyRelu",
     "MaxGate",
     "MulLayer",
     "MultiLayerNet",
+    "MultiLayerNetExtend",
     "Relu",
     "Sigmoid",
     "Softmax",

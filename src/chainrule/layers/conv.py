@@ -22,6 +22,9 @@ class Convolution(ParamLayer):
 
     Holds references to ``W`` and ``b`` (an optimizer updating them in place is seen here).
     After ``backward``, ``dW`` and ``db`` (``None`` without a bias) hold the gradients.
+    ``need_dx=False`` (a first layer: the images need no gradient) skips ``dx`` and returns
+    ``None``. ``exact=False`` floors a fractional output size, as the book's layer does; by
+    default it is an error.
 
     **Backward:** ``dx = col2im(W2.T @ dout)``, ``dW = sum_n dout[n] @ col[n].T``,
     ``db = dout.sum(axis=(0, 2, 3))`` with ``col = im2col(x)``, ``W2 = W.reshape(FN, -1)``.
@@ -34,13 +37,31 @@ class Convolution(ParamLayer):
     ((4, 3, 5, 5), (2, 3, 3, 3), (2,))
     """
 
-    def __init__(self, W: Any, b: Any, stride: Any = 1, pad: Any = 0, *, need_dx: bool = True):
+    def __init__(
+        self,
+        W: Any,
+        b: Any,
+        stride: Any = 1,
+        pad: Any = 0,
+        *,
+        need_dx: bool = True,
+        exact: bool = True,
+    ):
         self.W, self.b = W, b
         self.stride, self.pad = stride, pad
         self.dW: Any = None
         self.db: Any = None
-        self.op = Conv2d(stride, pad)
+        self.op = Conv2d(stride, pad, exact=exact)
         self.need_dx = need_dx
+
+    @property
+    def need_dx(self) -> bool:
+        """Does ``backward`` compute ``dx``? (False for a first layer: saves a GEMM and col2im.)"""
+        return self.op.wants_grad(0)
+
+    @need_dx.setter
+    def need_dx(self, value: bool) -> None:
+        self.op.needs_input_grad = None if value else (False, True, True)
 
     def forward(self, x: Any) -> Any:
         if self.b is None:
@@ -59,7 +80,8 @@ class Convolution(ParamLayer):
 class Pooling:
     """The book's pooling layer: ``pool_h x pool_w`` windows moved by ``stride`` over each
     channel of ``x`` (N, C, H, W), taking the maximum (``mode='max'``, the book's) or the mean
-    (``mode='avg'``). ``OH = (H + 2*pad - pool_h) / stride + 1``.
+    (``mode='avg'``). ``OH = (H + 2*pad - pool_h) / stride + 1``; ``exact=False`` floors it
+    when it is fractional (the book's way), else that is an error.
 
     **Backward:** max — ``dout`` goes to each window's maximum, split equally among tied maxima;
     avg — ``dout / (pool_h * pool_w)`` to every entry of the window. See
@@ -78,12 +100,22 @@ class Pooling:
            [0., 1., 0., 1.]])
     """
 
-    def __init__(self, pool_h: int, pool_w: int, stride: Any = 2, pad: Any = 0, mode: str = "max"):
+    def __init__(
+        self,
+        pool_h: int,
+        pool_w: int,
+        stride: Any = 2,
+        pad: Any = 0,
+        mode: str = "max",
+        *,
+        exact: bool = True,
+    ):
         if mode not in ("max", "avg"):
             raise ValueError(f"Pooling: mode must be 'max' or 'avg', got {mode!r}")
         self.pool_h, self.pool_w = pool_h, pool_w
         self.stride, self.pad, self.mode = stride, pad, mode
-        self.op = (MaxPool2d if mode == "max" else AvgPool2d)(pool_h, pool_w, stride, pad)
+        pool = MaxPool2d if mode == "max" else AvgPool2d
+        self.op = pool(pool_h, pool_w, stride, pad, exact=exact)
 
     def forward(self, x: Any) -> Any:
         return self.op.forward(x)

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.config import get_rng, using_config
+from chainrule.config import using_config
 from chainrule.functions.conv import conv_output_size
 from chainrule.functions.elementwise import Relu
 from chainrule.functions.loss import SoftmaxWithLoss, check_targets
@@ -31,7 +31,9 @@ from chainrule.functions.noise import Dropout
 from chainrule.gradcheck import numerical_gradient
 from chainrule.layers.affine import Affine
 from chainrule.layers.conv import Convolution, Pooling
-from chainrule.nn.init import check_init, check_size, init_std, normal
+from chainrule.layers.network import BookDropout, BookNetwork, as_labels
+from chainrule.nn.init import check_init, check_size, default_rng, init_std, normal
+from chainrule.validation import boolean, float_dtype, ratio
 
 _CONV_KEYS = ("filter_num", "filter_size", "pad", "stride")
 
@@ -65,13 +67,6 @@ def _input_dim(owner: str, input_dim: Any) -> tuple[int, int, int]:
     return c, h, w
 
 
-def _float_dtype(owner: str, dtype: Any) -> np.dtype:
-    dtype = np.dtype(dtype)
-    if dtype.kind != "f":
-        raise ValueError(f"{owner}: dtype must be a floating-point type, got {dtype}")
-    return dtype
-
-
 def _conv_shape(owner: str, name: str, shape: tuple[int, int, int], p: dict) -> tuple[int, ...]:
     """(FN, OH, OW) after a convolution with parameters ``p`` on ``shape`` (C, H, W)."""
     _, h, w = shape
@@ -97,8 +92,10 @@ def _pool_shape(owner: str, name: str, shape: tuple[int, ...]) -> tuple[int, ...
     return c, h // 2, w // 2
 
 
-class _ConvNetBase:
-    """What both networks share: input reshaping, loss, accuracy, gradients by layer walk."""
+class _ConvNetBase(BookNetwork):
+    """What both networks share: input reshaping, loss, accuracy, gradients by layer walk
+    (and, from :class:`~chainrule.layers.network.BookNetwork`, the model protocol and
+    ``save_params``/``load_params``)."""
 
     input_dim: tuple[int, int, int]
     params: dict[str, np.ndarray]
@@ -135,7 +132,7 @@ class _ConvNetBase:
         return x
 
     def _loss(self, x: Any, t: Any) -> Any:
-        return self.last_layer.forward(self._forward(x), t)
+        return self.last_layer.forward(self._forward(x), as_labels(t))
 
     def _accuracy(self, x: Any, t: Any, batch_size: int) -> float:
         me = f"{type(self).__name__}.accuracy"
@@ -144,14 +141,11 @@ class _ConvNetBase:
         scores = np.concatenate(
             [self._forward(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
         )
-        t, one_hot = check_targets(me, scores, t)
+        t, one_hot = check_targets(me, scores, as_labels(t))
         labels = t.argmax(axis=1) if one_hot else t
         return float((scores.argmax(axis=1) == labels).mean())
 
-    def _backward(self) -> dict[str, Any]:
-        dout = self.last_layer.backward(1)
-        for layer in reversed(self.layers.values()):
-            dout = layer.backward(dout)
+    def _grads(self) -> dict[str, Any]:
         return {key: getattr(self.layers[layer], attr) for key, layer, attr in self._grad_sources}
 
 
@@ -165,7 +159,7 @@ class SimpleConvNet(_ConvNetBase):
     ``b1`` (FN,), ``W2`` (FN * OH/2 * OW/2, hidden_size), ``b2``, ``W3`` (hidden_size,
     output_size), ``b3``. ``weight_init_std``: a standard deviation (the book's 0.01), or
     ``'he'`` / ``'xavier'`` for a per-layer scale from each layer's fan-in. ``rng`` draws the
-    weights (the library's :func:`chainrule.seed`-able generator when ``None``).
+    weights (when ``None``: :func:`chainrule.nn.init.default_rng`).
 
     >>> net = SimpleConvNet(input_dim=(1, 8, 8), hidden_size=5, output_size=3,
     ...                     conv_param={"filter_num": 2, "filter_size": 3},
@@ -202,8 +196,8 @@ class SimpleConvNet(_ConvNetBase):
         self.hidden_size = check_size(me, "hidden_size", hidden_size)
         self.output_size = check_size(me, "output_size", output_size)
         self.weight_init_std = check_init(me, "weight_init_std", weight_init_std)
-        dtype = _float_dtype(me, dtype)
-        self.rng = get_rng() if rng is None else rng
+        dtype = float_dtype(me, dtype)
+        self.rng = default_rng() if rng is None else rng
 
         c, fs = self.input_dim[0], p["filter_size"]
         conv_out = _conv_shape(me, "the convolution", self.input_dim, p)
@@ -258,7 +252,10 @@ class SimpleConvNet(_ConvNetBase):
     def gradient(self, x: Any, t: Any) -> dict[str, Any]:
         """Gradients of the loss by backpropagation through the layers in reverse order."""
         self.loss(x, t)
-        return self._backward()
+        return self._backprop()
+
+    def _train_loss(self, x: Any, t: Any) -> Any:
+        return self.loss(x, t)
 
 
 _DEEP_DEFAULTS = (
@@ -281,8 +278,11 @@ class DeepConvNet(_ConvNetBase):
     ``conv_param_6``, keys as in :class:`SimpleConvNet`, missing keys take these defaults),
     2x2 max pooling with stride 2, a hidden affine layer of ``hidden_size`` (50), and inverted
     dropout (:class:`chainrule.functions.Dropout`, ratio ``dropout_ratio``, 0.5). Weights use
-    He initialization, ``std = sqrt(2 / fan_in)``; ``rng`` draws them and the dropout masks
-    (the library's :func:`chainrule.seed`-able generator when ``None``). Parameters
+    He initialization, ``std = sqrt(2 / fan_in)``, as in the book (``weight_init_std``:
+    ``'xavier'`` or a standard deviation instead); ``rng`` draws them and the dropout masks
+    (when ``None``: :func:`chainrule.nn.init.default_rng`). ``inverted_dropout=False`` gives
+    the book's dropout (:class:`~chainrule.layers.network.BookDropout`: scaled at test time,
+    not while training). Parameters
     ``W1 .. W8``, ``b1 .. b8`` (W1..W6 convolutions, W7 and W8 affine).
 
     Modes: ``predict``, ``loss``, ``accuracy`` and ``numerical_gradient`` run in evaluation
@@ -309,6 +309,8 @@ class DeepConvNet(_ConvNetBase):
         output_size: int = 10,
         *,
         dropout_ratio: float = 0.5,
+        weight_init_std: str | float = "he",
+        inverted_dropout: bool = True,
         rng: np.random.Generator | None = None,
         dtype: Any = np.float64,
     ):
@@ -321,21 +323,17 @@ class DeepConvNet(_ConvNetBase):
         ]
         self.hidden_size = check_size(me, "hidden_size", hidden_size)
         self.output_size = check_size(me, "output_size", output_size)
-        if isinstance(dropout_ratio, (bool, np.bool_)) or not (
-            isinstance(dropout_ratio, (int, float, np.integer, np.floating))
-            and 0 <= dropout_ratio < 1
-        ):
-            raise ValueError(f"{me}: dropout_ratio must be in [0, 1), got {dropout_ratio!r}")
-        self.dropout_ratio = float(dropout_ratio)
-        dtype = _float_dtype(me, dtype)
-        self.rng = get_rng() if rng is None else rng
+        self.dropout_ratio = ratio(me, "dropout_ratio", dropout_ratio)
+        self.weight_init_std = init = check_init(me, "weight_init_std", weight_init_std)
+        dtype = float_dtype(me, dtype)
+        self.rng = default_rng() if rng is None else rng
 
         self.params = {}
         self.layers = OrderedDict()
         self._grad_sources = []
 
         def add_param(i: int, layer: str, shape: tuple[int, ...], fan_in: int) -> None:
-            self.params[f"W{i}"] = normal(shape, init_std("he", fan_in), self.rng, dtype)
+            self.params[f"W{i}"] = normal(shape, init_std(init, fan_in), self.rng, dtype)
             self.params[f"b{i}"] = np.zeros(shape[0] if len(shape) == 4 else shape[1], dtype)
             self._grad_sources += [(f"W{i}", layer, "dW"), (f"b{i}", layer, "db")]
 
@@ -357,11 +355,17 @@ class DeepConvNet(_ConvNetBase):
         add_param(7, "Affine1", (flat, self.hidden_size), flat)
         self.layers["Affine1"] = Affine(self.params["W7"], self.params["b7"], name="Affine1")
         self.layers["Relu7"] = Relu()
-        self.layers["Dropout1"] = Dropout(self.dropout_ratio, rng=self.rng)
+        self.inverted_dropout = boolean(me, "inverted_dropout", inverted_dropout)
+        self.layers["Dropout1"] = self._dropout()
         add_param(8, "Affine2", (self.hidden_size, self.output_size), self.hidden_size)
         self.layers["Affine2"] = Affine(self.params["W8"], self.params["b8"], name="Affine2")
-        self.layers["Dropout2"] = Dropout(self.dropout_ratio, rng=self.rng)
+        self.layers["Dropout2"] = self._dropout()
         self.last_layer = SoftmaxWithLoss()
+
+    def _dropout(self) -> Any:
+        if self.inverted_dropout:
+            return Dropout(self.dropout_ratio, rng=self.rng)
+        return BookDropout(self.dropout_ratio, rng=self.rng)
 
     def predict(self, x: Any, train_flg: bool = False) -> Any:
         """Scores (before softmax); ``train_flg`` switches dropout on."""
@@ -393,4 +397,7 @@ class DeepConvNet(_ConvNetBase):
     def gradient(self, x: Any, t: Any, train_flg: bool = True) -> dict[str, Any]:
         """Gradients of the loss by backpropagation, in training mode (dropout on) by default."""
         self.loss(x, t, train_flg)
-        return self._backward()
+        return self._backprop()
+
+    def _train_loss(self, x: Any, t: Any) -> Any:
+        return self.loss(x, t, train_flg=True)

@@ -1,5 +1,6 @@
 """The book's fully connected MultiLayerNet (chapter 6), with its extensions: weight decay,
-batch normalization and dropout (the book's ``MultiLayerNetExtend``) in one class."""
+batch normalization and dropout in one class; :class:`MultiLayerNetExtend` is the book's name
+and keyword spelling for the same network."""
 
 from __future__ import annotations
 
@@ -9,19 +10,18 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.config import get_rng
-from chainrule.functions.elementwise import Relu, Sigmoid, Tanh
+from chainrule.activations import activation as find_activation
 from chainrule.functions.loss import SoftmaxWithLoss, check_targets
 from chainrule.gradcheck import numerical_gradient
 from chainrule.layers.affine import Affine
 from chainrule.layers.batchnorm import BatchNormalization
 from chainrule.layers.dropout import Dropout
-from chainrule.nn.init import check_init, check_size, check_sizes, init_std, normal
+from chainrule.layers.network import BookDropout, BookNetwork, as_labels
+from chainrule.nn.init import check_init, check_size, check_sizes, default_rng, init_std, normal
+from chainrule.validation import boolean, float_dtype, nonnegative_float, positive_float, ratio
 
-_ACTIVATIONS = {"relu": ("Relu", Relu), "sigmoid": ("Sigmoid", Sigmoid), "tanh": ("Tanh", Tanh)}
 
-
-class MultiLayerNet:
+class MultiLayerNet(BookNetwork):
     """A fully connected network with the book's API.
 
     Layers (an ordered dict, ``layers``), for each hidden layer ``i = 1 .. L-1``:
@@ -35,12 +35,21 @@ class MultiLayerNet:
     ``params`` in place is seen by the layers, and **``params`` plus ``buffers`` are a complete
     checkpoint**: restore one by copying the saved arrays into them (``arr[...] = saved``).
 
-    ``weight_init_std``: ``'he'`` (``'relu'``), ``'xavier'`` (``'sigmoid'``) or a standard
-    deviation (see :mod:`chainrule.nn.init`). ``weight_decay_lambda``: the L2 penalty
-    ``0.5 * lambda * sum(W**2)`` over the weights (not biases, gammas or betas) is added to the
-    loss, and ``lambda * W`` to each ``dW``. Dropout is inverted (see
-    :class:`~chainrule.layers.Dropout`); its masks come from ``rng``, which also draws the
-    initial weights (the library's :func:`chainrule.seed`-able generator when ``None``).
+    ``activation``: a name of :data:`chainrule.activations.ACTIVATIONS` (``'relu'``,
+    ``'sigmoid'``, ``'tanh'``, ``'leaky_relu'``). ``weight_init_std``: ``'he'`` (``'relu'``),
+    ``'xavier'`` (``'sigmoid'``) or a standard deviation (see :mod:`chainrule.nn.init`).
+    ``weight_decay_lambda``: the L2 penalty ``0.5 * lambda * sum(W**2)`` over the weights (not
+    biases, gammas or betas) is added to the loss, and ``lambda * W`` to each ``dW``. Dropout
+    is inverted (see :class:`~chainrule.layers.Dropout`); its masks come from ``rng``, which
+    also draws the initial weights (when ``None``: :func:`chainrule.nn.init.default_rng`,
+    which follows :func:`chainrule.seed`, else ``np.random.seed`` as the book's networks do).
+    ``dropout_ration`` is the book's spelling of ``dropout_ratio`` (give one of them).
+
+    Switches for the book's variants, which change its chapter-6 figures a little:
+    ``batchnorm_eps`` (default ``1e-5``, PyTorch's; the book's ``BatchNormalization`` uses
+    ``1e-6``) and ``inverted_dropout`` (default ``True``; ``False`` gives the book's
+    :class:`~chainrule.layers.network.BookDropout`, which scales at test time instead of at
+    training time).
 
     >>> net = MultiLayerNet(4, [5, 5], 3, use_batchnorm=True, rng=np.random.default_rng(0))
     >>> list(net.layers)  # doctest: +NORMALIZE_WHITESPACE
@@ -60,8 +69,11 @@ class MultiLayerNet:
         weight_decay_lambda: float = 0,
         use_batchnorm: bool = False,
         use_dropout: bool = False,
-        dropout_ratio: float = 0.5,
+        dropout_ratio: float | None = None,
         *,
+        dropout_ration: float | None = None,
+        batchnorm_eps: float = 1e-5,
+        inverted_dropout: bool = True,
         rng: np.random.Generator | None = None,
         dtype: Any = np.float64,
     ):
@@ -69,41 +81,30 @@ class MultiLayerNet:
         self.input_size = check_size(me, "input_size", input_size)
         self.output_size = check_size(me, "output_size", output_size)
         self.hidden_size_list = check_sizes(me, "hidden_size_list", hidden_size_list)
-        if not isinstance(activation, str) or activation.lower() not in _ACTIVATIONS:
-            raise ValueError(
-                f"{me}: activation must be one of {sorted(_ACTIVATIONS)}, got {activation!r}"
-            )
-        self.activation = activation.lower()
+        self.activation = find_activation(activation, me).name
         self.weight_init_std = check_init(me, "weight_init_std", weight_init_std)
-        if (
-            isinstance(weight_decay_lambda, bool)
-            or not isinstance(weight_decay_lambda, (int, float, np.integer, np.floating))
-            or not np.isfinite(weight_decay_lambda)
-            or weight_decay_lambda < 0
-        ):
+        self.weight_decay_lambda = nonnegative_float(me, "weight_decay_lambda", weight_decay_lambda)
+        if dropout_ratio is not None and dropout_ration is not None:
             raise ValueError(
-                f"{me}: weight_decay_lambda must be a non-negative number, "
-                f"got {weight_decay_lambda!r}"
+                f"{me}: give dropout_ratio or its book spelling dropout_ration, not both"
             )
-        self.weight_decay_lambda = float(weight_decay_lambda)
-        if isinstance(dropout_ratio, (bool, np.bool_)) or not (
-            isinstance(dropout_ratio, (int, float, np.integer, np.floating))
-            and 0 <= dropout_ratio < 1
-        ):
-            raise ValueError(f"{me}: dropout_ratio must be in [0, 1), got {dropout_ratio!r}")
-        dtype = np.dtype(dtype)
-        if dtype.kind != "f":
-            raise ValueError(f"{me}: dtype must be a floating-point type, got {dtype}")
+        given = dropout_ration if dropout_ratio is None else dropout_ratio
+        self.dropout_ratio = ratio(me, "dropout_ratio", 0.5 if given is None else given)
+        self.batchnorm_eps = positive_float(me, "batchnorm_eps", batchnorm_eps)
+        self.inverted_dropout = boolean(me, "inverted_dropout", inverted_dropout)
         self.use_batchnorm = bool(use_batchnorm)
         self.use_dropout = bool(use_dropout)
-        self.dropout_ratio = float(dropout_ratio)
         self.hidden_layer_num = len(self.hidden_size_list)
-        self.rng = get_rng() if rng is None else rng
+        self.rng = default_rng() if rng is None else rng
+        self._build(float_dtype(me, dtype))
 
+    def _build(self, dtype: np.dtype) -> None:
+        """Draw the parameters and assemble ``layers`` (see the class docstring)."""
         sizes = [self.input_size, *self.hidden_size_list, self.output_size]
         self.params: dict[str, np.ndarray] = {}
         self.layers: OrderedDict[str, Any] = OrderedDict()
-        act_name, act_cls = _ACTIVATIONS[self.activation]
+        act = find_activation(self.activation)
+        dropout_cls = Dropout if self.inverted_dropout else BookDropout
         for i in range(1, len(sizes)):
             std = init_std(self.weight_init_std, sizes[i - 1])
             W = self.params[f"W{i}"] = normal((sizes[i - 1], sizes[i]), std, self.rng, dtype)
@@ -120,10 +121,11 @@ class MultiLayerNet:
                     beta,
                     running_mean=np.zeros(sizes[i], dtype=dtype),
                     running_var=np.ones(sizes[i], dtype=dtype),
+                    eps=self.batchnorm_eps,
                 )
-            self.layers[f"{act_name}{i}"] = act_cls()
+            self.layers[f"{act.layer_name}{i}"] = act.layer()
             if self.use_dropout:
-                self.layers[f"Dropout{i}"] = Dropout(self.dropout_ratio, rng=self.rng)
+                self.layers[f"Dropout{i}"] = dropout_cls(self.dropout_ratio, rng=self.rng)
         self.last_layer = SoftmaxWithLoss()
 
     @property
@@ -153,7 +155,7 @@ class MultiLayerNet:
 
     def loss(self, x: Any, t: Any, train_flg: bool = False) -> Any:
         """Mean cross-entropy plus the weight-decay penalty ``0.5 * lambda * sum(W**2)``."""
-        loss = self.last_layer.forward(self.predict(x, train_flg), t)
+        loss = self.last_layer.forward(self.predict(x, train_flg), as_labels(t))
         if self.weight_decay_lambda:
             for i in range(1, self.hidden_layer_num + 2):
                 W = self.params[f"W{i}"]
@@ -163,7 +165,7 @@ class MultiLayerNet:
     def accuracy(self, x: Any, t: Any) -> float:
         """Fraction of samples whose highest score (evaluation mode) is the target class."""
         y = self.predict(x, train_flg=False)
-        t, one_hot = check_targets(f"{type(self).__name__}.accuracy", y, t)
+        t, one_hot = check_targets(f"{type(self).__name__}.accuracy", y, as_labels(t))
         labels = t.argmax(axis=1) if one_hot else t
         return float((y.argmax(axis=-1).reshape(-1) == labels).mean())
 
@@ -187,9 +189,12 @@ class MultiLayerNet:
     def gradient(self, x: Any, t: Any) -> dict[str, np.ndarray]:
         """Gradients of the training-mode loss by backpropagation, weight decay included."""
         self.loss(x, t, train_flg=True)
-        dout = self.last_layer.backward(1)
-        for layer in reversed(self.layers.values()):
-            dout = layer.backward(dout)
+        return self._backprop()
+
+    def _train_loss(self, x: Any, t: Any) -> Any:
+        return self.loss(x, t, train_flg=True)
+
+    def _grads(self) -> dict[str, np.ndarray]:
         grads: dict[str, np.ndarray] = {}
         for i in range(1, self.hidden_layer_num + 2):
             affine = self.layers[f"Affine{i}"]
@@ -202,3 +207,49 @@ class MultiLayerNet:
                 grads[f"gamma{i}"] = bn.dgamma
                 grads[f"beta{i}"] = bn.dbeta
         return grads
+
+
+class MultiLayerNetExtend(MultiLayerNet):
+    """The book's ``MultiLayerNetExtend`` (chapter 6): :class:`MultiLayerNet` with the book's
+    argument order and spellings, ``weight_init_std='relu'`` and ``dropout_ration``::
+
+        MultiLayerNetExtend(input_size, hidden_size_list, output_size, activation='relu',
+                            weight_init_std='relu', weight_decay_lambda=0, use_dropout=False,
+                            dropout_ration=0.5, use_batchnorm=False)
+
+    The book's variants are switches (chainrule's own defaults otherwise; see
+    :class:`MultiLayerNet`): ``batchnorm_eps=1e-6`` and ``inverted_dropout=False``.
+
+    >>> net = MultiLayerNetExtend(4, [5], 3, use_dropout=True, dropout_ration=0.2,
+    ...                           rng=np.random.default_rng(0))
+    >>> list(net.layers), net.dropout_ratio
+    (['Affine1', 'Relu1', 'Dropout1', 'Affine2'], 0.2)
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size_list: Iterable[int],
+        output_size: int,
+        activation: str = "relu",
+        weight_init_std: str | float = "relu",
+        weight_decay_lambda: float = 0,
+        use_dropout: bool = False,
+        dropout_ration: float = 0.5,
+        use_batchnorm: bool = False,
+        **options: Any,
+    ):
+        if "dropout_ratio" in options:  # chainrule's spelling wins over the book's default
+            dropout_ration = options.pop("dropout_ratio")
+        super().__init__(
+            input_size,
+            hidden_size_list,
+            output_size,
+            activation,
+            weight_init_std,
+            weight_decay_lambda,
+            use_batchnorm=use_batchnorm,
+            use_dropout=use_dropout,
+            dropout_ration=dropout_ration,
+            **options,
+        )

@@ -15,6 +15,8 @@ the forward and backward of every op are written once and shared with the book's
 """
 
 from chainrule.nn import init
+from chainrule.nn.conv import AvgPool2d, BatchNorm2d, Conv2d, MaxPool2d
+from chainrule.nn.conv_nets import DeepConvNet, SimpleConvNet
 from chainrule.nn.layers import (
     BatchNorm1d,
     Dropout,
@@ -30,16 +32,22 @@ from chainrule.nn.module import Module, Parameter, Sequential
 
 __all__ = [
     "MLP",
+    "AvgPool2d",
     "BatchNorm1d",
+    "BatchNorm2d",
+    "Conv2d",
+    "DeepConvNet",
     "Dropout",
     "Flatten",
     "LeakyReLU",
     "Linear",
+    "MaxPool2d",
     "Module",
     "Parameter",
     "ReLU",
     "Sequential",
     "Sigmoid",
+    "SimpleConvNet",
     "Tanh",
     "init",
 ]

@@ -11,18 +11,12 @@ from typing import Any
 import numpy as np
 
 from chainrule import functions as F
-from chainrule.config import get_rng
 from chainrule.functions.normalization import BatchNormState
-from chainrule.nn.init import check_init, check_size, init_std, normal
+from chainrule.nn.init import check_init, check_size, default_rng, init_std, normal
 from chainrule.nn.module import Module, Parameter
 from chainrule.tensor import Tensor
-
-
-def _float_dtype(owner: str, dtype: Any) -> np.dtype:
-    dtype = np.dtype(dtype)
-    if dtype.kind != "f":
-        raise ValueError(f"{owner}: dtype must be a floating-point type, got {dtype}")
-    return dtype
+from chainrule.validation import float_dtype as _float_dtype
+from chainrule.validation import ratio
 
 
 class Linear(Module):
@@ -32,7 +26,7 @@ class Linear(Module):
     ``W`` has shape ``(in_features, out_features)`` — the book's layout, ``x @ W`` — and ``b``
     ``(out_features,)`` (absent with ``bias=False``). ``W`` is drawn from ``N(0, std**2)`` with
     ``std`` given by ``init`` (``'he'``, ``'xavier'`` or a number; :mod:`chainrule.nn.init`);
-    ``b`` starts at zero. ``rng`` defaults to the library's generator (:func:`chainrule.seed`).
+    ``b`` starts at zero. ``rng`` defaults to :func:`chainrule.nn.init.default_rng`.
 
     >>> layer = Linear(3, 2, rng=np.random.default_rng(0))
     >>> layer(np.ones((5, 3))).shape, layer.W.shape, layer.b.shape
@@ -53,7 +47,7 @@ class Linear(Module):
         self.out_features = check_size("Linear", "out_features", out_features)
         init = check_init("Linear", "init", init)
         dtype = _float_dtype("Linear", dtype)
-        rng = get_rng() if rng is None else rng
+        rng = default_rng() if rng is None else rng
         std = init_std(init, self.in_features)
         self.W = Parameter(normal((self.in_features, self.out_features), std, rng, dtype), "W")
         self.b = Parameter(np.zeros(self.out_features, dtype=dtype), "b") if bias else None
@@ -107,13 +101,7 @@ class Dropout(Module):
 
     def __init__(self, p: float = 0.5, rng: np.random.Generator | None = None):
         super().__init__()
-        if (
-            isinstance(p, (bool, np.bool_))
-            or not isinstance(p, (int, float, np.integer, np.floating))
-            or not 0 <= p < 1
-        ):
-            raise ValueError(f"Dropout: p must be in [0, 1), got {p!r}")
-        self.p = float(p)
+        self.p = ratio("Dropout", "p", p)
         self.rng = rng
 
     def forward(self, x: Any) -> Tensor:

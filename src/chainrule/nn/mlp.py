@@ -8,27 +8,25 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.config import get_rng
-from chainrule.nn.init import check_init, check_sizes
-from chainrule.nn.layers import BatchNorm1d, Dropout, LeakyReLU, Linear, ReLU, Sigmoid, Tanh
+from chainrule.nn.init import check_init, check_sizes, default_rng
+from chainrule.nn.layers import BatchNorm1d, Dropout, Linear
 from chainrule.nn.module import Module, Sequential
-
-_ACTIVATIONS: dict[str, type[Module]] = {
-    "relu": ReLU,
-    "sigmoid": Sigmoid,
-    "tanh": Tanh,
-    "leaky_relu": LeakyReLU,
-}
+from chainrule.validation import nonnegative_float, ratio
 
 
 class MLP(Sequential):
     """``Linear -> [BatchNorm1d] -> activation -> [Dropout]`` for each hidden layer, then a last
-    ``Linear`` producing scores (apply :func:`chainrule.functions.softmax_cross_entropy`).
+    ``Linear`` producing scores (the protocol's :meth:`~Module.loss_and_grads` applies softmax
+    cross-entropy).
 
-    ``sizes`` is ``[input, hidden..., output]`` (at least two sizes). ``activation``:
-    ``'relu'``, ``'sigmoid'``, ``'tanh'`` or ``'leaky_relu'``; ``dropout``: the drop
-    probability (0 adds no Dropout modules); ``init``: ``'he'``, ``'xavier'`` or a standard
-    deviation. ``rng`` draws the weights and the dropout masks.
+    ``sizes`` is ``[input, hidden..., output]`` (at least two sizes). ``activation``: a name of
+    :data:`chainrule.activations.ACTIVATIONS` (``'relu'``, ``'sigmoid'``, ``'tanh'``,
+    ``'leaky_relu'``); ``dropout``: the drop probability (0 adds no Dropout modules); ``init``:
+    ``'he'``, ``'xavier'`` or a standard deviation (default: the scheme the activation suits);
+    ``weight_decay``: λ of the L2 term ``0.5 * λ * sum(W**2)`` that ``loss_and_grads`` adds.
+    ``rng`` draws the weights and the dropout masks (default:
+    :func:`chainrule.nn.init.default_rng`). With the same ``rng`` the weights equal those of
+    :class:`~chainrule.layers.MultiLayerNet` of the same sizes and init.
 
     >>> model = MLP([4, 8, 3], batchnorm=True, rng=np.random.default_rng(0))
     >>> [name for name, _ in model.named_parameters()]
@@ -43,24 +41,19 @@ class MLP(Sequential):
         activation: str = "relu",
         batchnorm: bool = False,
         dropout: float = 0.0,
-        init: str | float = "he",
+        init: str | float | None = None,
         rng: np.random.Generator | None = None,
         dtype: Any = np.float32,
+        weight_decay: float = 0.0,
     ):
+        from chainrule.activations import activation as find_activation
+
         sizes = check_sizes("MLP", "sizes", sizes, minimum=2)
-        if not isinstance(activation, str) or activation.lower() not in _ACTIVATIONS:
-            raise ValueError(
-                f"MLP: activation must be one of {sorted(_ACTIVATIONS)}, got {activation!r}"
-            )
-        if (
-            isinstance(dropout, (bool, np.bool_))
-            or not isinstance(dropout, (int, float, np.integer, np.floating))
-            or not (0 <= dropout < 1)
-        ):
-            raise ValueError(f"MLP: dropout must be in [0, 1), got {dropout!r}")
-        init = check_init("MLP", "init", init)
-        rng = get_rng() if rng is None else rng
-        act = _ACTIVATIONS[activation.lower()]
+        act = find_activation(activation, "MLP")
+        dropout = ratio("MLP", "dropout", dropout)
+        init = check_init("MLP", "init", act.init if init is None else init)
+        decay = nonnegative_float("MLP", "weight_decay", weight_decay)
+        rng = default_rng() if rng is None else rng
         modules: list[Module] = []
         for i in range(1, len(sizes)):
             modules.append(Linear(sizes[i - 1], sizes[i], init=init, rng=rng, dtype=dtype))
@@ -68,8 +61,14 @@ class MLP(Sequential):
                 break
             if batchnorm:
                 modules.append(BatchNorm1d(sizes[i], dtype=dtype))
-            modules.append(act())
+            modules.append(act.module())
             if dropout:
                 modules.append(Dropout(dropout, rng=rng))
         super().__init__(*modules)
         self.sizes = sizes
+        self.activation = act.name
+        self.weight_decay = decay
+        self.rng = rng  # the dropout masks' generator (a trainer checkpoints its state)
+
+    def extra_repr(self) -> str:
+        return f"weight_decay={self.weight_decay:g}" if self.weight_decay else ""

@@ -13,8 +13,9 @@ from typing import Any
 import numpy as np
 
 from chainrule.backend import device_of, to_device
-from chainrule.config import Config, using_config
+from chainrule.config import Config, eval_mode, no_grad, train_mode, using_config
 from chainrule.tensor import Tensor
+from chainrule.validation import as_labels
 
 
 class Parameter(Tensor):
@@ -51,9 +52,17 @@ class Module:
 
     Names: a parameter ``W`` of the submodule assigned as ``fc1`` is ``"fc1.W"`` in
     :meth:`named_parameters` and :meth:`state_dict`.
+
+    The trainable-model protocol (shared with the book's networks, so the trainer, checkpoints
+    and the command line take either): :attr:`params`, :attr:`buffers`,
+    :meth:`loss_and_grads`, :meth:`predict` and ``engine = "autograd"``. The loss is softmax
+    cross-entropy on the module's output unless the module defines ``loss_fn(scores, t)``;
+    a ``weight_decay`` attribute (λ) adds ``0.5 * λ * sum(W**2)`` over the weight matrices
+    and kernels (parameters of two or more dimensions; not biases or batch-norm scales).
     """
 
     training: bool
+    engine = "autograd"
 
     def __init__(self) -> None:
         object.__setattr__(self, "_parameters", {})
@@ -163,6 +172,53 @@ class Module:
         for p in self.parameters():
             p.grad = None
 
+    # ------------------------------------------------------------------ model protocol
+    @property
+    def params(self) -> dict[str, Any]:
+        """Parameter arrays by dotted name: each ``Parameter.data`` itself (not a copy), so an
+        optimizer updating them in place trains the module."""
+        return {name: p.data for name, p in self.named_parameters()}
+
+    @property
+    def buffers(self) -> dict[str, Any]:
+        """Registered buffers (batch-norm running statistics) by dotted name; ``{}`` if none."""
+        return dict(self.named_buffers())
+
+    def loss_and_grads(self, x: Any, t: Any) -> tuple[float, dict[str, Any]]:
+        """One forward and backward pass on a batch in training mode (modules switched to
+        evaluation with :meth:`eval` stay so).
+
+        Returns ``(loss, grads)``: the loss (plus the weight-decay term) as a ``float`` and
+        each parameter's gradient keyed like :attr:`params`. Gradients are cleared first, so
+        they never accumulate across calls. ``t``: class indices ``(N,)`` or ``(N, 1)``, or
+        one-hot rows.
+        """
+        from chainrule.functions import softmax_cross_entropy
+
+        self.zero_grad()
+        t = as_labels(t)
+        loss_fn = getattr(self, "loss_fn", None) or softmax_cross_entropy
+        with train_mode(), using_config("enable_backprop", True):
+            loss = loss_fn(self(x), t)
+            loss.backward()
+        value = float(loss.data)
+        grads = {}
+        decay = float(getattr(self, "weight_decay", 0.0) or 0.0)
+        for name, p in self.named_parameters():
+            grad = p.grad if p.grad is not None else p.data * 0
+            if decay and p.data.ndim >= 2:
+                value += 0.5 * decay * float((p.data * p.data).sum())
+                grad += decay * p.data
+            grads[name] = p.grad = grad
+        return value, grads
+
+    def predict(self, x: Any) -> Any:
+        """Class scores (the output array) in evaluation mode (dropout off, running batch-norm
+        statistics), building no graph."""
+        with no_grad(), eval_mode():
+            out = self(x)
+        return out.data if isinstance(out, Tensor) else out
+
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict[str, np.ndarray]:
         """A snapshot: copies of every parameter's data and every buffer, by dotted name."""
@@ -210,11 +266,22 @@ class Module:
         """The arguments shown between the parentheses of ``repr``."""
         return ""
 
+    def num_parameters(self) -> int:
+        """The number of trainable values (each shared parameter counted once)."""
+        return sum(int(p.data.size) for _, p in self.named_parameters())
+
     def __repr__(self) -> str:
+        """A tree like PyTorch's; a module's own parameters are listed with their shapes and
+        every module that holds parameters shows how many (``#``)."""
+        own = ", ".join(f"{k} {tuple(p.shape)}" for k, p in self._parameters.items())
+        count = self.num_parameters()
+        note = f"  # {own}: {count:,} parameters" if own else ""
+        head = f"{type(self).__name__}({self.extra_repr()}"
+        if not self._modules:
+            return head + ")" + note
         lines = [f"({name}): " + repr(m).replace("\n", "\n  ") for name, m in self._modules.items()]
-        if not lines:
-            return f"{type(self).__name__}({self.extra_repr()})"
-        return f"{type(self).__name__}(\n  " + "\n  ".join(lines) + "\n)"
+        total = f"  # {count:,} parameters" if count else ""
+        return head + "\n  " + "\n  ".join(lines) + "\n)" + total
 
 
 class Sequential(Module):
