@@ -57,13 +57,14 @@ def _add_model_flags(train: Any) -> None:
         metavar="NAME",
         help="one of %(choices)s (default: relu)",
     )
-    model.add_argument(
+    init = model.add_argument(
         "--init",
         type=types.init,
         metavar="he|xavier|STD",
-        help="initial weight scale (default: he for relu, xavier otherwise, 0.01 for "
-        "simple-cnn; --init 0.01 is the book's two-layer recipe)",
+        help="initial weight scale (default: %(defaults)s; --init 0.01 is the book's "
+        "two-layer recipe)",
     )
+    init.defaults = types.LazyText(choices.init_help)
     model.add_argument(
         "--weight-decay",
         type=types.non_negative_float,

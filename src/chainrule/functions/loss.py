@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-
 from chainrule.backend import get_array_module
 from chainrule.function import Function
 from chainrule.tensor import Tensor

@@ -36,10 +36,6 @@ never stopped.
 
 from __future__ import annotations
 
-from chainrule.training.batching import decode_rng, encode_rng
-from chainrule.training.evaluation import evaluate, model_device, predict_scores
-from chainrule.training.guard import DivergenceGuard, TrainingDiverged
-from chainrule.training.history import HISTORY_KEYS, save_history
 from chainrule.optim.schedules import (
     SCHEDULES,
     CosineSchedule,
@@ -47,6 +43,10 @@ from chainrule.optim.schedules import (
     StepSchedule,
     make_schedule,
 )
+from chainrule.training.batching import decode_rng, encode_rng
+from chainrule.training.evaluation import evaluate, model_device, predict_scores
+from chainrule.training.guard import DivergenceGuard, TrainingDiverged
+from chainrule.training.history import HISTORY_KEYS, save_history
 from chainrule.training.snapshot import CHECKPOINT_KIND, CHECKPOINT_VERSION, load_model_state
 from chainrule.training.trainer import Trainer
 

@@ -20,11 +20,11 @@ from typing import Any
 import numpy as np
 
 from chainrule.backend import device_of, get_array_module, to_device
+from chainrule.optim.schedules import make_schedule
 from chainrule.serialization import CheckpointError, load_checkpoint
 from chainrule.training.batching import BatchSampler, decode_rng, encode_rng
 from chainrule.training.history import HISTORY_KEYS, checked_history
 from chainrule.training.protocol import model_buffers, model_engine
-from chainrule.optim.schedules import make_schedule
 
 __all__ = ["CHECKPOINT_KIND", "CHECKPOINT_VERSION", "load_model_state", "restore", "state"]
 

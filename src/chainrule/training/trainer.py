@@ -17,6 +17,7 @@ from typing import IO, Any
 import numpy as np
 
 from chainrule.backend import blas_threads, get_array_module, to_device
+from chainrule.optim.schedules import Schedule, make_schedule
 from chainrule.serialization import load_checkpoint, save_checkpoint
 from chainrule.training import snapshot
 from chainrule.training.batching import BatchSampler
@@ -26,7 +27,6 @@ from chainrule.training.history import append_record, format_record, new_history
 from chainrule.training.lock import CheckpointLock
 from chainrule.training.progress import Progress
 from chainrule.training.protocol import loss_and_grads, model_rngs
-from chainrule.optim.schedules import Schedule, make_schedule
 from chainrule.training.threads import choose_threads
 
 __all__ = ["Trainer"]
