@@ -95,15 +95,14 @@ def model_from_checkpoint(
     path: str, arrays: dict[str, Any], meta: dict[str, Any], batch_size: int = 1
 ) -> tuple[Any, dict[str, Any]]:
     """Rebuild the model a checkpoint describes (within the memory budget); load its weights."""
-    from chainrule.models import build_model, model_config
+    from chainrule.models import as_config, build_model
     from chainrule.training import load_model_state
 
     config = meta.get("model")
     if not isinstance(config, dict) or not config:
         raise UserError(f"checkpoint {path} records no model config; it cannot be rebuilt")
     try:
-        options = dict(config)
-        config = model_config(options.pop("model", "two-layer"), **options)
+        config = as_config(config)
         check_model_size(config, batch_size, f"the model of checkpoint {path}")
         model = build_model(config, rng=0)
         load_model_state(model, arrays)
