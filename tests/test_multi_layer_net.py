@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from numpy.testing import assert_array_equal
 
 from chainrule.function import BackwardBeforeForwardError
 from chainrule.functions import BatchNorm, BatchNormState
@@ -145,8 +146,8 @@ def test_batchnorm_errors(rng):
     layer = BatchNormalization(np.ones(3), np.zeros(3))
     with pytest.raises(BackwardBeforeForwardError, match="before forward"):
         layer.backward(np.ones((2, 3)))
-    with pytest.raises(ValueError, match="more than one value"):
-        layer.forward(np.ones((1, 3)))
+    # A single sample in training mode normalizes to 0 (out = beta), as the book's layer does.
+    assert_array_equal(layer.forward(np.array([[1.0, -2.0, 5.0]])), np.zeros((1, 3)))
     layer.forward(np.ones((1, 3)), train_flg=False)  # a single sample is fine in evaluation
     with pytest.raises(ValueError, match=r"gamma has shape \(3,\).*\(2, 4\)"):
         layer.forward(np.ones((2, 4)))

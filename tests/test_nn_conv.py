@@ -142,16 +142,19 @@ def test_conv2d_init_shapes_and_dtype():
 
 
 def test_reprs():
-    assert (
-        repr(nn.Conv2d(1, 16, 3, pad=1))
-        == "Conv2d(1, 16, kernel_size=(3, 3), stride=(1, 1), pad=(1, 1))"
+    assert repr(nn.Conv2d(1, 16, 3, pad=1)) == (
+        "Conv2d(1, 16, kernel_size=(3, 3), stride=(1, 1), pad=(1, 1))"
+        "  # W (16, 1, 3, 3), b (16,): 160 parameters"
     )
     assert repr(nn.Conv2d(3, 4, (1, 2), stride=(2, 1), bias=False)) == (
         "Conv2d(3, 4, kernel_size=(1, 2), stride=(2, 1), pad=(0, 0), bias=False)"
+        "  # W (4, 3, 1, 2): 24 parameters"
     )
     assert repr(nn.MaxPool2d(3, 2, 1)) == "MaxPool2d(kernel=(3, 3), stride=(2, 2), pad=(1, 1))"
     assert repr(nn.AvgPool2d((2, 1))) == "AvgPool2d(kernel=(2, 1), stride=(2, 1), pad=(0, 0))"
-    assert repr(nn.BatchNorm2d(8)) == "BatchNorm2d(8, momentum=0.9, eps=1e-05)"
+    assert repr(nn.BatchNorm2d(8)) == (
+        "BatchNorm2d(8, momentum=0.9, eps=1e-05)  # gamma (8,), beta (8,): 16 parameters"
+    )
     text = repr(nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2), nn.MaxPool2d(2)))
     assert "(0): Conv2d(1, 2, kernel_size=(3, 3)" in text and "(1): BatchNorm2d(2," in text
     assert "(Conv1): Conv2d(1, 16, kernel_size=(3, 3)" in repr(nn.DeepConvNet())
@@ -244,8 +247,8 @@ def test_batchnorm2d_normalizes_each_channel_and_switches_modes(rng):
     assert_array_equal(bn.running_var, stats[1])
     bn(x2)
     assert not np.array_equal(bn.running_var, stats[1])
-    with pytest.raises(ValueError, match="more than one value per feature"):
-        bn(np.ones((1, 3, 1, 1)))  # training needs a batch
+    one = bn(rng.standard_normal((1, 3, 1, 1)))  # one value per channel: the book's layer
+    assert_allclose(one.data.ravel(), bn.beta.data)  # normalizes it to 0, so out = beta
 
 
 def test_batchnorm2d_is_the_book_layer_per_channel(rng):

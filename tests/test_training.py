@@ -92,6 +92,7 @@ def test_model_config_defaults_are_the_books():
     cfg = model_config()
     assert cfg == {
         "model": "two-layer",
+        "engine": "layers",
         "input_size": 784,
         "hidden": [50],
         "output_size": 10,

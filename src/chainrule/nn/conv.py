@@ -17,7 +17,7 @@ connected modules.
 >>> model(np.ones((2, 1, 8, 8), dtype=np.float32)).shape
 (2, 10)
 >>> model[0]
-Conv2d(1, 4, kernel_size=(3, 3), stride=(1, 1), pad=(1, 1))
+Conv2d(1, 4, kernel_size=(3, 3), stride=(1, 1), pad=(1, 1))  # W (4, 1, 3, 3), b (4,): 40 parameters
 """
 
 from __future__ import annotations
@@ -50,13 +50,18 @@ def _pair(owner: str, argname: str, value: Any, minimum: int) -> tuple[int, int]
     return int(pair[0]), int(pair[1])
 
 
+def _label(module: Module) -> str:
+    """``Conv2d(3, 8, kernel_size=...)``: the module as its constructor, for error messages."""
+    return f"{type(module).__name__}({module.extra_repr()})"
+
+
 def _check_images(module: Module, x: Any, channels: int | None = None) -> None:
     """A clear error, naming ``module``, for input that is not an image batch (N, C, H, W)
     with ``channels`` channels."""
     shape = tuple(getattr(x, "shape", ()))
     if len(shape) != 4 or (channels is not None and shape[1] != channels):
         want = f"(N, {channels}, H, W)" if channels is not None else "(N, C, H, W)"
-        raise ValueError(f"{module!r}: input must have shape {want}, got {shape}")
+        raise ValueError(f"{_label(module)}: input must have shape {want}, got {shape}")
 
 
 class Conv2d(Module):
@@ -80,8 +85,9 @@ class Conv2d(Module):
     ``dx = col2im(W.reshape(FN, -1).T @ d)``. Linear in every input: no kinks.
 
     >>> conv = Conv2d(3, 8, kernel_size=3, stride=2, pad=1, rng=np.random.default_rng(0))
-    >>> conv
+    >>> print(conv)  # doctest: +NORMALIZE_WHITESPACE
     Conv2d(3, 8, kernel_size=(3, 3), stride=(2, 2), pad=(1, 1))
+      # W (8, 3, 3, 3), b (8,): 224 parameters
     >>> conv.W.shape, conv.b.shape
     ((8, 3, 3, 3), (8,))
     >>> conv(np.ones((5, 3, 9, 9), dtype=np.float32)).shape

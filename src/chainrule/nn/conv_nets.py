@@ -159,7 +159,8 @@ class DeepConvNet(_BookTwin):
     ``conv_param_6``, keys as in :class:`SimpleConvNet`, missing keys take these defaults),
     2x2 max pooling with stride 2, a hidden layer of ``hidden_size`` (50), and inverted dropout
     with ratio ``dropout_ratio`` (0.5) in training mode only (``model.train()`` /
-    ``model.eval()``). He initialization; ``rng`` draws the weights and the dropout masks;
+    ``model.eval()``). He initialization unless ``weight_init_std`` says otherwise (as the
+    book class); ``rng`` draws the weights and the dropout masks;
     ``dtype`` float64 like the book's (the same arguments build the same network).
 
     Parameters ``W1 .. W8``, ``b1 .. b8`` (W1..W6 the convolutions' (FN, C, 3, 3), W7 and W8
@@ -187,6 +188,7 @@ class DeepConvNet(_BookTwin):
         output_size: int = 10,
         *,
         dropout_ratio: float = 0.5,
+        weight_init_std: str | float = "he",
         rng: np.random.Generator | None = None,
         dtype: Any = np.float64,
     ):
@@ -194,6 +196,7 @@ class DeepConvNet(_BookTwin):
         self._book_keys = {}
         me = type(self).__name__
         self.input_dim = _input_dim(me, input_dim)
+        init = self.weight_init_std = check_init(me, "weight_init_std", weight_init_std)
         given = (conv_param_1, conv_param_2, conv_param_3, conv_param_4, conv_param_5, conv_param_6)
         self.conv_params = [
             _conv_param(me, f"conv_param_{i}", g, d)
@@ -209,7 +212,7 @@ class DeepConvNet(_BookTwin):
             ) from None
         dtype = _float_dtype(me, dtype)
         self.rng = get_rng() if rng is None else rng
-        common = {"init": "he", "rng": self.rng, "dtype": dtype}
+        common = {"init": init, "rng": self.rng, "dtype": dtype}
 
         shape: tuple[int, ...] = self.input_dim
         for i, p in enumerate(self.conv_params, start=1):

@@ -266,8 +266,15 @@ class Trainer:
             self.optimizer.lr = self.base_lr * self.schedule.factor(
                 self.iteration, self.iters_per_epoch, self.total_iterations
             )
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            loss, grads = loss_and_grads(self.model, xb, tb)
+        try:
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                loss, grads = loss_and_grads(self.model, xb, tb)
+        except FloatingPointError as exc:  # the loss refuses non-finite scores where they enter
+            step = self.iteration + 1
+            problem = f"is not finite ({exc})"
+            raise self.guard.diverged(
+                self, "loss", problem, step=step, after_update=False
+            ) from None
         fault = self.guard.check_step(loss, grads)
         if fault is not None:
             raise self.guard.diverged(self, *fault, step=self.iteration + 1, after_update=False)
