@@ -14,12 +14,16 @@ from test_train_cli import assert_one_line_error, run, train
 tiny = test_train_cli.tiny  # the tiny IDX files of test_train_cli.py
 
 
-@pytest.mark.parametrize("model", ["two-layer", "mlp"])
-def test_autograd_engine_trains_saves_and_evaluates(capsys, tiny, tmp_path, model):
+@pytest.mark.parametrize(
+    ("model", "iterations"), [("two-layer", 12), ("mlp", 12), ("simple-cnn", 3)]
+)
+def test_autograd_engine_trains_saves_evaluates_and_predicts(
+    capsys, tiny, tmp_path, model, iterations
+):
     ckpt, hist = tmp_path / "ag.ckpt", tmp_path / "ag.json"
     code, out, err = train(
         capsys, tiny, "--engine", "autograd", "--model", model, "--hidden", "16",
-        "--iterations", "12", "--save", str(ckpt), "--history", str(hist),
+        "--iterations", str(iterations), "--save", str(ckpt), "--history", str(hist),
     )  # fmt: skip
     assert code == 0, err
     assert "autograd" in out.splitlines()[0]
@@ -30,6 +34,14 @@ def test_autograd_engine_trains_saves_and_evaluates(capsys, tiny, tmp_path, mode
     code, out, err = run(capsys, "evaluate", str(ckpt), "--json", "--data-dir", str(tiny.root))
     assert code == 0, err
     assert json.loads(out)["test_accuracy"] == history["test_acc"][-1]
+
+    from PIL import Image
+
+    png = tmp_path / "digit.png"
+    Image.fromarray(tiny.test_images[0], mode="L").save(png)
+    code, out, err = run(capsys, "predict", str(ckpt), str(png), "--json")
+    assert code == 0, err
+    assert sum(json.loads(out)["probabilities"]) == pytest.approx(1.0)
 
     code, _, err = train(capsys, tiny, "--resume", str(ckpt), "--engine", "layers")
     assert code == 2

@@ -100,7 +100,10 @@ def model_from_checkpoint(
 
     config = meta.get("model")
     if not isinstance(config, dict) or not config:
-        raise UserError(f"checkpoint {path} records no model config; it cannot be rebuilt")
+        raise UserError(
+            f"checkpoint {path} records no model config, so its model cannot be rebuilt (a "
+            "Trainer given model_config=models.model_config(...) records one)"
+        )
     try:
         config = as_config(config)
         check_model_size(config, batch_size, f"the model of checkpoint {path}")
