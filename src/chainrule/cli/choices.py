@@ -44,6 +44,13 @@ def engines() -> tuple[str, ...]:
     return ENGINES
 
 
+def dtypes() -> tuple[str, ...]:
+    """The floating-point types a model can be built in."""
+    from chainrule.models import DTYPES
+
+    return DTYPES
+
+
 def schedules() -> tuple[str, ...]:
     """The learning-rate schedule names, ``none`` (a constant rate) first."""
     from chainrule.optim.schedules import SCHEDULES

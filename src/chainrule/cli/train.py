@@ -78,7 +78,12 @@ def _add_model_flags(train: Any) -> None:
         metavar="RATIO",
         help="dropout ratio (mlp: default 0 = off; deep-cnn: default 0.5)",
     )
-    model.add_argument("--dtype", choices=("float32", "float64"), help="default: float32")
+    model.add_argument(
+        "--dtype",
+        choices=types.LazyChoices(choices.dtypes),
+        metavar="NAME",
+        help="one of %(choices)s (default: float32)",
+    )
     model.add_argument(
         "--engine",
         choices=types.LazyChoices(choices.engines),
