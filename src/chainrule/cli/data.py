@@ -15,7 +15,7 @@ TEST_SAMPLES = 10_000
 _SECTIONS = ("model", "trainer", "position", "result", "optimizer", "history")
 
 
-def load_data(name: str, data_dir: str | None, dtype: str) -> Any:
+def load_data(name: str, data_dir: str | None, dtype: Any) -> Any:
     """``(x_train, t_train), (x_test, t_test)`` of a dataset, flattened and in [0, 1]."""
     from chainrule.datasets import DatasetError, load_fashion_mnist, load_mnist
 
@@ -114,7 +114,7 @@ def model_from_checkpoint(
     return model, config
 
 
-def check_classes(path: str, config: Any, dataset: str) -> None:
+def check_classes(path: str, config: Any, dataset: str | None) -> None:
     """The model of checkpoint ``path`` has one output per class of ``dataset``."""
     if config["output_size"] != NUM_CLASSES:
         raise UserError(
