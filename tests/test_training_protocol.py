@@ -303,3 +303,15 @@ def test_evaluate_picks_its_blas_threads_too(data):
         forced = evaluate(model, data[2], data[3], batch_size=64, threads=None)
         assert seen[: len(outer)] == outer  # None: BLAS left as the caller set it
     assert auto == pytest.approx(forced, rel=1e-12)
+
+
+def test_a_loss_refusing_non_finite_scores_is_a_divergence(data):
+    class Refusing(SoftmaxRegression):
+        def loss_and_grads(self, x, t):
+            raise FloatingPointError("SoftmaxWithLoss: 3 of 200 scores are NaN or inf")
+
+    trainer = trainer_for(data, model=Refusing())
+    with pytest.raises(TrainingDiverged, match=r"iteration 1 \(epoch 1\): the loss is not fin") as e:
+        trainer.fit()
+    assert "3 of 200 scores are NaN" in str(e.value) and e.value.__cause__ is None
+    assert trainer.iteration == 0
