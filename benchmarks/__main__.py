@@ -34,16 +34,20 @@ from chainrule.cli.args import (
 
 ROOT = Path(__file__).resolve().parent.parent
 MLP_NETS = ("small", "big")
-#: ``conv`` is SimpleConvNet's convolution (benchmarks/conv_throughput.py): not in the default
-#: run, selected with ``--nets conv`` (or ``--nets small,big,conv``).
-NET_NAMES = (*MLP_NETS, "conv")
+#: The book's conv nets, trained end to end (benchmarks/convnet_throughput.py).
+CONVNET_NAMES = ("simple-cnn", "deep-cnn")
+#: ``conv`` is SimpleConvNet's convolution (benchmarks/conv_throughput.py). Neither it nor the
+#: conv nets are in the default run: ``--nets conv`` or ``--nets simple-cnn,deep-cnn``.
+NET_NAMES = (*MLP_NETS, "conv", *CONVNET_NAMES)
 ROW_NAMES = ("chainrule-layers", "chainrule-autograd", "numpy-f64", "numpy-f32", "pytorch")
 GPU_ROW_NAMES = ("chainrule-layers-cuda", "chainrule-autograd-cuda", "pytorch-cuda")
 
 # What --quick changes (a smoke run for tests: seconds, not minutes).
-QUICK = {"repeats": 2, "warmup": 1, "steps": {"small": 3, "big": 1, "conv": 1}, "pool": 1024,
+QUICK = {"repeats": 2, "warmup": 1, "pool": 1024,
+         "steps": {"small": 3, "big": 1, "conv": 1, "simple-cnn": 1, "deep-cnn": 1},
          "peak_size": 256, "peak_tries": 2, "memory_steps": 1, "gap": 0.0}  # fmt: skip
-FULL = {"repeats": 5, "warmup": 1, "steps": {"small": 500, "big": 12, "conv": 20}, "pool": 8192,
+FULL = {"repeats": 5, "warmup": 1, "pool": 8192,
+        "steps": {"small": 500, "big": 12, "conv": 20, "simple-cnn": 30, "deep-cnn": 6},
         "peak_size": 2048, "peak_tries": 5, "memory_steps": 3, "gap": 0.15}  # fmt: skip
 
 
@@ -65,13 +69,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--steps", type=positive_int,
         help="training steps per timed run, for every net (default: small 500, big 12, "
-        "conv 20; quick: 3, 1, 1)",
+        "conv 20, simple-cnn 30, deep-cnn 6; quick: 3, 1, 1, 1, 1)",
     )  # fmt: skip
     parser.add_argument(
         "--nets", type=name_list("nets", NET_NAMES), default=list(MLP_NETS), metavar="NET[,NET]",
         help="small (784-50-10, batch 100), big (784-1024-1024-10, batch 256), conv "
         "(SimpleConvNet's convolution: batch 100 of 1x28x28, 30 filters 5x5, forward and "
-        "backward; not in the default small,big)",
+        "backward), simple-cnn and deep-cnn (the book's SimpleConvNet and DeepConvNet trained "
+        "with Adam, batch 100: rows chainrule-layers, chainrule-autograd, pytorch); only "
+        "small,big by default",
     )  # fmt: skip
     parser.add_argument(
         "--rows", type=name_list("rows", ROW_NAMES + GPU_ROW_NAMES), default=list(ROW_NAMES),
@@ -204,6 +210,14 @@ def worker_main(args: argparse.Namespace) -> None:
                 notes += [f"conv {impl}: {note}" for note in (first.notes if first else [])]
             rows += conv_rows
             continue
+        if net in CONVNET_NAMES:
+            from benchmarks import convnet_throughput as cn
+
+            for name in cfg["rows"]:
+                if name in cn.ROWS and (name != "pytorch" or has_torch):
+                    rows.append(cn.build_row(cn.NETS[net], name, x, t, threads))
+                    notes += [f"{net} {name}: {note}" for note in rows[-1].notes]
+            continue
         spec = tt.NETS[net]
         for name in cfg["rows"]:
             if name == "pytorch" and not has_torch:
@@ -272,6 +286,11 @@ def _row_record(row: Any, cfg: dict[str, Any]) -> dict[str, Any]:
         impl, mode = ct.split_name(row.name)
         spec = ct.SIMPLE_CONV
         record.update(impl=impl, mode=mode, batch=spec.batch, flops_per_step=spec.flops(mode))
+    elif row.net in CONVNET_NAMES:
+        from benchmarks import convnet_throughput as cn
+
+        convnet = cn.NETS[row.net]
+        record.update(batch=convnet.batch, flops_per_step=convnet.flops_per_step)
     else:
         from benchmarks import train_throughput as tt
 
@@ -352,7 +371,7 @@ def memory_main(args: argparse.Namespace) -> None:
     # The pool is made in the row's own dtype, so the baseline holds it and the row adds none.
     dtype = np.float64 if name == "numpy-f64" else np.float32
     x, t = tt.make_data(cfg["pool"], dtype)
-    if net != "conv":
+    if net in MLP_NETS:
         # BLAS allocates its work buffers at its first large product: a cost of the process,
         # like the imports, so it goes into the baseline too.
         spec = tt.NETS[net]
@@ -366,6 +385,11 @@ def memory_main(args: argparse.Namespace) -> None:
     if net == "conv":
         images = x.reshape(-1, *ct.SIMPLE_CONV.in_shape)  # a view of the same pool
         row = ct.build_conv_row(ct.SIMPLE_CONV, impl, mode, images, t, args.threads_one)
+    elif net in CONVNET_NAMES:
+        from benchmarks import convnet_throughput as cn
+
+        row = cn.build_row(cn.NETS[net], name, x, t, args.threads_one)
+        budget = cn.memory_budget(cn.NETS[net], np.dtype(dtype).itemsize)
     else:
         row = tt.build_row(tt.NETS[net], name, x, t, args.threads_one)
     gc.collect()
@@ -378,8 +402,9 @@ def memory_main(args: argparse.Namespace) -> None:
         "delta_rss_mb": peak - baseline,
         "peak_excludes_setup": setup_only,
     }
-    if net != "conv":
+    if net in MLP_NETS:
         budget = tt.memory_budget(tt.NETS[net], np.dtype(dtype).itemsize)
+    if net != "conv":
         out["budget_mb"] = {kind: size / 2**20 for kind, size in budget.items()}
         out["budget_ratio"] = (peak - baseline) / (sum(budget.values()) / 2**20)
     args._out.write_text(json.dumps(out), encoding="utf-8")

@@ -20,6 +20,7 @@ if str(ROOT) not in sys.path:  # `benchmarks` lives at the repository root, next
 
 from benchmarks import __main__ as cli  # noqa: E402
 from benchmarks import conv_throughput as ct  # noqa: E402
+from benchmarks import convnet_throughput as cn  # noqa: E402
 from benchmarks import report  # noqa: E402
 from benchmarks import train_throughput as tt  # noqa: E402
 
@@ -258,8 +259,9 @@ def test_cli_row_names_match_the_module() -> None:
     assert cli.ROW_NAMES == tt.ROW_NAMES
     assert cli.GPU_ROW_NAMES == tt.GPU_ROW_NAMES
     assert set(cli.MLP_NETS) == set(tt.NETS)
-    assert set(cli.NET_NAMES) == set(tt.NETS) | {ct.SIMPLE_CONV.name}
+    assert set(cli.NET_NAMES) == set(tt.NETS) | {ct.SIMPLE_CONV.name} | set(cn.NETS)
     assert cli.build_parser().parse_args([]).nets == list(cli.MLP_NETS)  # conv is opt-in
+    assert cli.build_parser().parse_args(["--nets", "simple-cnn,deep-cnn"]).nets == list(cn.NETS)
 
 
 def test_worker_env_sets_threads_and_can_drop_coretype(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -448,3 +450,63 @@ def test_optim_update_benchmark_times_current_baseline_and_floor(capsys) -> None
     params, grads = optim_update.make_problem("small")
     assert {k: v.shape for k, v in params.items()} == optim_update.SHAPES["small"]
     assert all(v.dtype == np.float32 for v in (*params.values(), *grads.values()))
+
+
+# --------------------------------------------------------------------------- conv-net training
+
+
+def test_convnet_flops_and_memory_budget_count_every_layer() -> None:
+    simple = cn.NETS["simple-cnn"]
+    conv = 2 * 30 * 1 * 5 * 5 * 24 * 24  # per image: 30 filters 5x5 on 24x24 outputs
+    affine = 2 * 4320 * 100 + 2 * 100 * 10
+    assert simple.flops_per_step == 100 * (2 * conv + 3 * affine)  # no dx for the images
+    budget = cn.memory_budget(simple)
+    params = 30 * 25 + 30 + 4320 * 100 + 100 + 100 * 10 + 10
+    assert budget["parameters"] == budget["gradients"] == 4 * params
+    assert budget["optimizer_state"] == 2 * 4 * params  # Adam's two moments
+    per_image = 2 * 30 * 24 * 24 + 4320 + 100 + 100 + 10  # conv, relu, pool, affine, relu, affine
+    assert budget["activations"] == 4 * 100 * per_image
+    deep = cn.NETS["deep-cnn"]
+    assert 5.0e9 < deep.flops_per_step < 5.5e9  # issue #16: about 5.2 GFLOP a step
+
+
+def test_convnet_rows_train_the_same_net() -> None:
+    """SimpleConvNet: same weights, same batches, the same losses from every row."""
+    x, t = tt.make_data(200)
+    names = [r for r in cn.ROWS if r != "pytorch" or tt.torch_available()[0]]
+    rows = [cn.build_row(cn.NETS["simple-cnn"], name, x, t, threads=1) for name in names]
+    losses = np.array([[row.run(1) for _ in range(2)] for row in rows])
+    np.testing.assert_allclose(losses, losses[:1].repeat(len(rows), 0), rtol=1e-4)
+
+
+def test_deep_convnet_twins_compute_the_same_loss() -> None:
+    """DeepConvNet with dropout off: the book net, its autograd replay and the torch copy."""
+    from chainrule.config import using_config
+
+    x, t = tt.make_data(8)
+    net = cn.NETS["deep-cnn"].build()
+    with using_config("train", False):
+        book = float(net.loss(x, t))
+        replay = float(cn.AutogradConvNet(net).loss(x, t).data)
+    np.testing.assert_allclose(replay, book, rtol=1e-5)
+    if tt.torch_available()[0]:
+        import torch
+
+        model = cn._torch_model(net).eval()
+        scores = model(torch.from_numpy(x.reshape(-1, 1, 28, 28)))
+        loss = torch.nn.functional.cross_entropy(scores, torch.from_numpy(t)).item()
+        np.testing.assert_allclose(loss, book, rtol=1e-5)
+
+
+def test_convnet_targets_are_reported_with_wall_and_cpu_ratios() -> None:
+    def row(name: str, wall: float, cpu: float) -> dict:
+        return {"net": "simple-cnn", "row": name, "seconds": [1.0, 1.0], "spread": 1.0,
+                "ratio_vs_pytorch": wall, "cpu_ratio_vs_pytorch": cpu}  # fmt: skip
+
+    lines = report._convnet_targets([row("chainrule-layers", 1.5, 1.4), row("pytorch", 1, 1)])
+    assert lines[0] == (
+        "- simple-cnn chainrule-layers: 1.50× PyTorch's samples/s (wall), 1.40× (CPU time); "
+        "target 1.3× (met)"
+    )
+    lines = report._convnet_targets([row("chainrule-autograd", 1.5, 1.2)])
+    assert lines[0].endswith("(not met)")  # both measures must meet it

@@ -73,14 +73,19 @@ def test_conv_output_is_a_batch_last_view_and_the_next_layer_reads_it_without_a_
     assert_allclose(out, ref, rtol=1e-6)
 
 
-def test_a_book_layer_reuses_its_buffers_across_steps_and_stays_right(rng):
+def test_conv_keeps_no_window_array_and_reuses_its_workspace(rng):
+    """Only x is saved for backward; the window blocks come from a per-thread workspace that
+    the next call reuses, and reusing it changes no result."""
     W, b = rng.standard_normal((4, 2, 3, 3)), rng.standard_normal(4)
     layer = Convolution(W, b, pad=1)
     x1, x2 = rng.standard_normal((3, 2, 5, 5)), rng.standard_normal((3, 2, 5, 5))
     out1 = layer.forward(x1).copy()
-    col = layer.op.col
+    saved = [v for v in vars(layer.op).values() if isinstance(v, np.ndarray)]
+    assert max(a.size for a in saved) <= max(x1.size, W.size)  # no (C*9, OH*OW*N) array
+    workspace = dict(vars(conv_module._WORKSPACE)["numpy"])
     out2 = layer.forward(x2)
-    assert np.shares_memory(layer.op.col, col)  # the same buffer, refilled
+    after = vars(conv_module._WORKSPACE)["numpy"]
+    assert all(after[key] is array for key, array in workspace.items())  # reused, not new
     assert_allclose(layer.forward(x1), out1, rtol=1e-12)
     assert not np.allclose(out1, out2)
     dout = rng.standard_normal(out1.shape)
@@ -89,6 +94,24 @@ def test_a_book_layer_reuses_its_buffers_across_steps_and_stays_right(rng):
     fresh.forward(x1)
     assert_allclose(dx1, fresh.backward(dout), rtol=1e-12)
     assert_allclose(layer.dW, fresh.dW, rtol=1e-12)
+
+
+def test_row_blocks_give_the_same_result_as_one_block(rng, monkeypatch):
+    """Many small row blocks (a large image) against one block of all rows."""
+    x, W = rng.standard_normal((2, 3, 9, 7)), rng.standard_normal((4, 3, 3, 3))
+    dout = rng.standard_normal((2, 4, 5, 3))
+    results = []
+    for rows in (1, 2, 100):
+        monkeypatch.setattr(
+            conv_module,
+            "_blocks",
+            lambda oh, per_row, r=rows: [(s, min(oh, s + r)) for s in range(0, oh, r)],
+        )
+        op = Conv2d(stride=(2, 2), pad=(1, 0))
+        results.append((op.forward(x, W).copy(), *(a.copy() for a in op.backward(dout))))
+    for got in results[:2]:
+        for a, b in zip(got, results[2]):
+            assert_allclose(a, b, rtol=1e-12, atol=1e-12)
 
 
 def test_need_dx_false_skips_dx(rng):
@@ -158,7 +181,7 @@ def test_float32_pooling_and_conv_make_no_float64(rng, op):
     conv = Conv2d(pad=1)
     W, b = (a.astype(np.float32) for a in (rng.standard_normal((5, 3, 3, 3)), np.ones(5)))
     out = conv.forward(x, W, b)
-    assert out.dtype == np.float32 and conv.col.dtype == np.float32
+    assert out.dtype == np.float32
     assert all(a.dtype == np.float32 for a in conv.backward(np.ones_like(out)))
     # and no temporary was float64 either
     dtypes = {key[1] for pool in vars(conv_module._WORKSPACE).values() for key in pool}

@@ -163,6 +163,11 @@ def test_autograd_conv_nets_are_built_or_refused_clearly(model):
         with pytest.raises(ValueError, match=f"chainrule.nn.{name} is missing"):
             build_model(cfg, rng=0)
         return
+    cfg = cfg.replace(dtype="float64")
     twin = build_model(cfg, rng=0)
     book = build_model(cfg.replace(engine="layers"), rng=0)
     assert twin.engine == "autograd" and list(twin.params) == list(book.params)
+    for key, value in book.params.items():  # the same draws from the same seed
+        np.testing.assert_array_equal(twin.params[key], value, err_msg=key)
+    x = np.random.default_rng(1).standard_normal((2, 144))
+    np.testing.assert_allclose(twin.predict(x), book.predict(x), rtol=1e-10)

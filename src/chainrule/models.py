@@ -46,6 +46,7 @@ then call :func:`register_model`. Extra config keys it needs go in ``extra_defau
 from __future__ import annotations
 
 import copy
+import inspect
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -478,6 +479,13 @@ def _conv_net(cfg: ModelConfig, rng: np.random.Generator, engine: str) -> Any:
     options: dict[str, Any] = {"weight_init_std": cfg.init}
     if cfg.model == "deep-cnn":
         options["dropout_ratio"] = cfg.dropout
+    if "weight_init_std" not in inspect.signature(cls).parameters:
+        if cfg.init != "he":  # a network that always uses He initialization
+            raise ValueError(
+                f"model config: {cfg.model} on the {engine} engine uses He initialization "
+                f"only; got init={cfg.init!r}"
+            )
+        del options["weight_init_std"]
     return cls(
         _image_dim(cfg),
         hidden_size=cfg.hidden[0],

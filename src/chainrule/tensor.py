@@ -53,6 +53,8 @@ class Tensor:
         if isinstance(data, Tensor):
             data = data.data
         data = _as_data(data)
+        if data.dtype.kind not in "biufc":
+            raise TypeError(f"Tensor: data must be numbers, got {data.dtype} from {data!r:.40}")
         floating = data.dtype.kind in "fc"
         if requires_grad is None:
             requires_grad = floating
@@ -132,6 +134,7 @@ class Tensor:
         added (``+=``) to a gradient that had already arrived in this pass (a fork);
         :mod:`chainrule.explain` uses it.
         """
+        # 0. Seed: dout (default 1) flows into this tensor.
         seed = self._seed(dout, create_graph)
         grads = _GradFlow(seed, retain_grad)
         grads.arrive(self, seed)
@@ -326,20 +329,23 @@ class _GradFlow:
         return dy
 
     def store(self, x: Tensor, dx: Any) -> None:
+        if x.grad is not None:
+            dx = x.grad + dx  # a new array: never writes into one the user holds
+        elif self.held(dx):
+            dx = dx.copy()
         if isinstance(dx, np.generic):  # NumPy's 0-d results are scalars: keep an array
             dx = np.asarray(dx)
-        if x.grad is not None:
-            x.grad = x.grad + dx  # a new array: never writes into one the user holds
-            return
+        self.stored[id(dx)] = x.grad = dx
+
+    def held(self, dx: Any) -> bool:
+        """Is ``dx`` a view, or an array that the seed, a ``.grad`` or the flow holds?"""
         flags = getattr(dx, "flags", None)  # None for Tensors (create_graph) and scalars
-        if flags is not None and (
+        return flags is not None and (
             not flags.owndata
             or not getattr(flags, "writeable", True)
             or id(dx) in self.stored
             or any(g is dx for g in self.flow.values())
-        ):
-            dx = dx.copy()
-        self.stored[id(dx)] = x.grad = dx
+        )
 
 
 def _raw(x: Any) -> Any:

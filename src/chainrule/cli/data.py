@@ -15,7 +15,7 @@ TEST_SAMPLES = 10_000
 _SECTIONS = ("model", "trainer", "position", "result", "optimizer", "history")
 
 
-def load_data(name: str, data_dir: str | None, dtype: str) -> Any:
+def load_data(name: str, data_dir: str | None, dtype: Any) -> Any:
     """``(x_train, t_train), (x_test, t_test)`` of a dataset, flattened and in [0, 1]."""
     from chainrule.datasets import DatasetError, load_fashion_mnist, load_mnist
 
@@ -95,15 +95,17 @@ def model_from_checkpoint(
     path: str, arrays: dict[str, Any], meta: dict[str, Any], batch_size: int = 1
 ) -> tuple[Any, dict[str, Any]]:
     """Rebuild the model a checkpoint describes (within the memory budget); load its weights."""
-    from chainrule.models import build_model, model_config
+    from chainrule.models import as_config, build_model
     from chainrule.training import load_model_state
 
     config = meta.get("model")
     if not isinstance(config, dict) or not config:
-        raise UserError(f"checkpoint {path} records no model config; it cannot be rebuilt")
+        raise UserError(
+            f"checkpoint {path} records no model config, so its model cannot be rebuilt (a "
+            "Trainer given model_config=models.model_config(...) records one)"
+        )
     try:
-        options = dict(config)
-        config = model_config(options.pop("model", "two-layer"), **options)
+        config = as_config(config)
         check_model_size(config, batch_size, f"the model of checkpoint {path}")
         model = build_model(config, rng=0)
         load_model_state(model, arrays)
@@ -112,7 +114,7 @@ def model_from_checkpoint(
     return model, config
 
 
-def check_classes(path: str, config: Any, dataset: str) -> None:
+def check_classes(path: str, config: Any, dataset: str | None) -> None:
     """The model of checkpoint ``path`` has one output per class of ``dataset``."""
     if config["output_size"] != NUM_CLASSES:
         raise UserError(

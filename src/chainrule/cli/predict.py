@@ -80,14 +80,15 @@ def _check_image_size(path: str, size: tuple[int, int]) -> None:
 
 
 def _probabilities(model: Any, config: Any, pixels: Any) -> Any:
+    """Class probabilities: exp of the library's one log-softmax of the model's scores."""
     import numpy as np
 
+    from chainrule.functions.loss import LogSoftmax
     from chainrule.training import predict_scores
 
     x = pixels.reshape(1, -1).astype(config["dtype"])
-    scores = predict_scores(model, x).reshape(-1).astype(np.float64)
-    exp = np.exp(scores - scores.max())
-    return exp / exp.sum()
+    scores = predict_scores(model, x).astype(np.float64)
+    return np.exp(LogSoftmax().forward(scores)).reshape(-1)
 
 
 def _warn_light_background(pixels: Any, invert: bool) -> None:

@@ -23,6 +23,16 @@ from chainrule.cli.common import (
     require_plotting,
 )
 
+# Longest runs the flags accept: a billion steps is weeks of the book's network; longer
+# is a typo (and would only overflow the progress line's columns).
+MAX_ITERATIONS = 10**9
+MAX_EPOCHS = 10**6
+# Counts of samples or units (batch size, evaluation subset, a layer's width): beyond this
+# no dataset or memory budget can follow, so the flag says so before anything is loaded.
+MAX_COUNT = 10**8
+MAX_THREADS = 4096
+COUNT = types.at_most(types.positive_int, MAX_COUNT)
+
 _DESCRIPTION = (
     "Train a network with mini-batch gradient descent, evaluating on the test and training "
     "sets after every epoch. Defaults are the book's chapter 5 run: TwoLayerNet 784-50-10, "
@@ -46,7 +56,7 @@ def _add_model_flags(train: Any) -> None:
     )
     hidden = model.add_argument(
         "--hidden",
-        type=types.sizes,
+        type=types.at_most_each(types.sizes, MAX_COUNT),
         metavar="N[,N...]",
         help="hidden layer sizes (default: %(defaults)s)",
     )
@@ -57,13 +67,14 @@ def _add_model_flags(train: Any) -> None:
         metavar="NAME",
         help="one of %(choices)s (default: relu)",
     )
-    model.add_argument(
+    init = model.add_argument(
         "--init",
         type=types.init,
         metavar="he|xavier|STD",
-        help="initial weight scale (default: he for relu, xavier otherwise, 0.01 for "
-        "simple-cnn; --init 0.01 is the book's two-layer recipe)",
+        help="initial weight scale (default: %(defaults)s; --init 0.01 is the book's "
+        "two-layer recipe)",
     )
+    init.defaults = types.LazyText(choices.init_help)
     model.add_argument(
         "--weight-decay",
         type=types.non_negative_float,
@@ -77,7 +88,12 @@ def _add_model_flags(train: Any) -> None:
         metavar="RATIO",
         help="dropout ratio (mlp: default 0 = off; deep-cnn: default 0.5)",
     )
-    model.add_argument("--dtype", choices=("float32", "float64"), help="default: float32")
+    model.add_argument(
+        "--dtype",
+        choices=types.LazyChoices(choices.dtypes),
+        metavar="NAME",
+        help="one of %(choices)s (default: float32)",
+    )
     model.add_argument(
         "--engine",
         choices=types.LazyChoices(choices.engines),
@@ -99,12 +115,17 @@ def _add_optimization_flags(train: Any) -> None:
         "--lr", type=types.positive_float, help="learning rate (default: %(defaults)s)"
     )
     lr.defaults = types.LazyText(choices.lr_help)
-    opt.add_argument("--batch-size", type=types.positive_int, metavar="N", help="default: 100")
+    opt.add_argument("--batch-size", type=COUNT, metavar="N", help="default: 100")
     length = opt.add_mutually_exclusive_group()
-    length.add_argument("--epochs", type=types.positive_float, metavar="N", help="length in epochs")
+    length.add_argument(
+        "--epochs",
+        type=types.at_most(types.positive_float, MAX_EPOCHS),
+        metavar="N",
+        help="length in epochs",
+    )
     length.add_argument(
         "--iterations",
-        type=types.positive_int,
+        type=types.at_most(types.positive_int, MAX_ITERATIONS),
         metavar="N",
         help="length in steps (default: 10000)",
     )
@@ -117,7 +138,7 @@ def _add_optimization_flags(train: Any) -> None:
     )
     opt.add_argument(
         "--step-epochs",
-        type=types.positive_int,
+        type=types.at_most(types.positive_int, MAX_EPOCHS),
         metavar="K",
         help="step schedule period (default: 5)",
     )
@@ -133,7 +154,7 @@ def _add_file_flags(train: Any) -> None:
     data.add_argument("--data-dir", metavar="DIR", help="folder with the IDX files (or a parent)")
     data.add_argument(
         "--eval-subset",
-        type=types.positive_int,
+        type=COUNT,
         metavar="N",
         help="training-set metrics on a fixed subset of N samples, the same for every seed "
         "(default: 10000; N >= the training set size means all of it)",
@@ -151,7 +172,7 @@ def _add_file_flags(train: Any) -> None:
     )
     data.add_argument(
         "--diagnostics-every",
-        type=types.positive_int,
+        type=types.at_most(types.positive_int, MAX_ITERATIONS),
         metavar="N",
         help="record diagnostics every N steps (default: 50)",
     )
@@ -160,7 +181,7 @@ def _add_file_flags(train: Any) -> None:
     )
     data.add_argument(
         "--threads",
-        type=types.positive_int,
+        type=types.at_most(types.positive_int, MAX_THREADS),
         default=1,
         metavar="N",
         help="BLAS threads (default 1: faster for these small matrices; needs threadpoolctl)",

@@ -117,25 +117,12 @@ def _spans(i: int, j: int, stride: Pair, out_hw: Pair) -> tuple[slice, ...]:
 _WORKSPACE = threading.local()
 
 
-def _scratch(buffers: dict | None, key: str, shape: tuple[int, ...], like: Any, zero: bool) -> Any:
-    """An array of ``shape`` made by ``like = (xp, dtype)`` that is reused, not allocated anew.
-
-    Fresh arrays of several MB cost a page fault per 4 KiB (measured: about as long as
-    filling them), so big arrays are kept: ``buffers`` is an op's own dict, for an array the op
-    keeps between forward and backward (``col``: a book layer's op is called again at the next
-    step); with ``buffers=None`` it is a temporary that never leaves the function that asked
-    (``dcol``, the padded image, pooling's masks), carved out of one per-thread flat array per
-    ``key`` that grows to the largest request, so the biggest layer sets the footprint, not
-    their sum. ``zero``: zeroed when made (a padded image's border, never written, stays zero:
-    only ``buffers`` arrays use it, since workspace arrays are shared between shapes).
-    """
-    xp, dtype = like
+def _scratch(key: str, shape: tuple[int, ...], xp: Any, dtype: Any) -> Any:
+    """A temporary array that never leaves the function that asked for it (a window block,
+    ``dcol``, a padded image, pooling's counts), carved out of one per-thread flat array per
+    ``(key, dtype)`` that grows to the largest request. Fresh arrays of several MB cost a page
+    fault per 4 KiB, about as long as filling them; reused, they also stay in cache."""
     n = int(np.prod(shape))
-    if buffers is not None:
-        found = buffers.get(key)
-        if found is None or found.shape != shape or found.dtype != dtype:
-            found = buffers[key] = (xp.zeros if zero else xp.empty)(shape, dtype=dtype)
-        return found
     pool = vars(_WORKSPACE).setdefault(xp.__name__, {})
     flat = pool.get((key, np.dtype(dtype).str))
     if flat is None or flat.size < n:
@@ -146,61 +133,68 @@ def _scratch(buffers: dict | None, key: str, shape: tuple[int, ...], like: Any, 
 def _temporary(key: str, a: Any, dtype: Any) -> Any:
     """A workspace array (see :func:`_scratch`) shaped and laid out in memory like ``a``."""
     order = sorted(range(a.ndim), key=lambda i: -abs(a.strides[i]))
-    flat = _scratch(
-        None, key, tuple(a.shape[i] for i in order), (get_array_module(a), dtype), False
-    )
+    flat = _scratch(key, tuple(a.shape[i] for i in order), get_array_module(a), dtype)
     return flat.transpose(*np.argsort(order))
 
 
-def _im2col_cols(x: Any, kh: int, kw: int, stride: Pair, pad: Pair, out_hw: Pair,
-                 buffers: dict | None = None, fill: Any = 0) -> Any:  # fmt: skip
-    """Windows of ``x`` (N, C, H, W) as a 6-D array ``(C, kh, kw, OH, OW, N)`` (batch last).
-
-    ``col[c, i, j, oh, ow, n] = xpad[n, c, oh*sh + i, ow*sw + j]``. At most one copy moves the
-    batch axis last and adds the zero padding (none when ``x`` is already batch-last in memory
-    and unpadded); then one strided copy per kernel offset ``(i, j)``, each moving whole
-    (C, OH, OW, N) blocks whose innermost runs are ``OW*N`` (stride 1) or ``N`` values long.
-    The Python loop is kh*kw long, never over pixels or images. ``buffers``: see
-    :func:`_scratch`. ``fill`` pads (pooling pads max with ``-inf``).
-    """
+def _padded(x: Any, pad: Pair, fill: Any = 0, key: str | None = None) -> Any:
+    """``x`` (N, C, H, W) as a batch-last padded image (C, H + 2*ph, W + 2*pw, N): at most one
+    copy (none when ``x`` is batch-last in memory and unpadded). ``key``: in the workspace."""
     xp = get_array_module(x)
-    n, c, h, w = x.shape
-    (ph, pw), (oh, ow) = pad, out_hw
-    if ph or pw:
-        shape = (c, h + 2 * ph, w + 2 * pw, n)
-        if buffers is None:
-            img = xp.full(shape, fill, dtype=x.dtype)
-        else:
-            img = _scratch(buffers, "img", shape, (xp, x.dtype), zero=True)
-        img[:, ph : ph + h, pw : pw + w, :] = _batch_last(x)
-    else:
-        img = xp.ascontiguousarray(_batch_last(x))
-    col = _scratch(buffers, "col", (c, kh, kw, oh, ow, n), (xp, x.dtype), zero=False)
+    (n, c, h, w), (ph, pw) = x.shape, pad
+    if not (ph or pw):
+        return xp.ascontiguousarray(_batch_last(x))
+    shape = (c, h + 2 * ph, w + 2 * pw, n)
+    if key is None:
+        img = xp.full(shape, fill, dtype=x.dtype)
+    else:  # a reused array: only its border needs zeros
+        img = _scratch(key, shape, xp, x.dtype)
+        img[:, :ph] = img[:, ph + h :] = img[:, :, :pw] = img[:, :, pw + w :] = fill
+    img[:, ph : ph + h, pw : pw + w, :] = _batch_last(x)
+    return img
+
+
+def _windows_of(img: Any, stride: Pair, ow: int, rows: Pair, col: Any) -> Any:
+    """Output rows ``[r0, r1)``'s windows of the padded batch-last ``img`` into ``col``
+    ``(C, kh, kw, r1 - r0, OW, N)``: ``col[c, i, j, r, q, n] = img[c, (r0 + r)*sh + i,
+    q*sw + j, n]``. One strided copy per kernel offset ``(i, j)``, each moving whole
+    (C, rows, OW, N) blocks whose innermost runs are ``OW*N`` (stride 1) or ``N`` long: the
+    Python loop is kh*kw long, never over pixels or images."""
+    (r0, r1), kh, kw = rows, col.shape[1], col.shape[2]
     for i in range(kh):
         for j in range(kw):
-            rows, cols = _spans(i, j, stride, out_hw)
-            col[:, i, j] = img[:, rows, cols, :]
+            rs, cs = _spans(i + r0 * stride[0], j, stride, (r1 - r0, ow))
+            col[:, i, j] = img[:, rs, cs, :]
     return col
 
 
-def _col2im_cols(col: Any, x_shape: tuple[int, ...], stride: Pair, pad: Pair) -> Any:
-    """The adjoint of :func:`_im2col_cols`: add every window entry of ``col``
-    (C, kh, kw, OH, OW, N) back onto the pixel it was read from; returns an (N, C, H, W) array
-    (batch last in memory, like the ops' outputs).
-
-    ``+=`` is the point: with overlapping windows one pixel was read several times, and the
-    chain rule sums the gradients of all its uses. Each ``+=`` moves a whole kernel offset's
-    slice at once (kh*kw of them), never one pixel or window.
-    """
-    xp = get_array_module(col)
-    n, c, h, w = x_shape
-    _, kh, kw, oh, ow, _ = col.shape
-    ph, pw = pad
-    img = xp.zeros((c, h + 2 * ph, w + 2 * pw, n), dtype=col.dtype)
+def _add_windows(col: Any, img: Any, stride: Pair, ow: int, rows: Pair) -> None:
+    """The adjoint of :func:`_windows_of`: add every entry of ``col`` back onto the pixel of
+    ``img`` it was read from. ``+=`` is the point: a pixel read by several overlapping windows
+    gets the gradient of every one of them (the chain rule's sum over a value's uses)."""
+    (r0, r1), kh, kw = rows, col.shape[1], col.shape[2]
     for i in range(kh):
         for j in range(kw):
-            rows, cols = _spans(i, j, stride, (oh, ow))
-            img[:, rows, cols, :] += col[:, i, j]
+            rs, cs = _spans(i + r0 * stride[0], j, stride, (r1 - r0, ow))
+            img[:, rs, cs, :] += col[:, i, j]
+
+
+def _im2col_cols(x: Any, kh: int, kw: int, stride: Pair, pad: Pair, out_hw: Pair,
+                 fill: Any = 0) -> Any:  # fmt: skip
+    """All windows of ``x`` (N, C, H, W) as ``(C, kh, kw, OH, OW, N)`` (batch last), padded
+    with ``fill`` (pooling pads max with ``-inf``)."""
+    xp, (oh, ow) = get_array_module(x), out_hw
+    col = xp.empty((x.shape[1], kh, kw, oh, ow, x.shape[0]), dtype=x.dtype)
+    return _windows_of(_padded(x, pad, fill), stride, ow, (0, oh), col)
+
+
+def _col2im_cols(col: Any, x_shape: tuple[int, ...], stride: Pair, pad: Pair) -> Any:
+    """The adjoint of :func:`_im2col_cols`: ``col`` (C, kh, kw, OH, OW, N) summed back onto an
+    (N, C, H, W) array (batch last in memory, like the ops' outputs)."""
+    xp = get_array_module(col)
+    (n, c, h, w), (ph, pw), (oh, ow) = x_shape, pad, col.shape[3:5]
+    img = xp.zeros((c, h + 2 * ph, w + 2 * pw, n), dtype=col.dtype)
+    _add_windows(col, img, stride, ow, (0, oh))
     # Gradient that landed on the padding belongs to no input pixel: drop it (a view).
     return img[:, ph : ph + h, pw : pw + w, :].transpose(3, 0, 1, 2)
 
@@ -305,6 +299,14 @@ def col2im(col: Any, x_shape: tuple[int, ...], kh: int, kw: int, stride: Any = 1
 # --------------------------------------------------------------------------- convolution
 
 
+def _check_dout(op: str, dout: Any, expected: tuple) -> None:
+    if tuple(dout.shape) != expected:
+        raise ValueError(
+            f"{op} backward: dout has shape {tuple(dout.shape)}, expected the output shape "
+            f"{expected}"
+        )
+
+
 def _as_matrix(dout: Any) -> Any:
     """``dout`` (N, FN, OH, OW) as the (FN, OH*OW*N) matrix the forward GEMM produced: no copy
     when it is batch-last in memory, as the ops' outputs (and their gradients) are."""
@@ -317,30 +319,50 @@ def _from_matrix(out: Any, n: int, out_hw: Pair) -> Any:
     return out.reshape(out.shape[0], *out_hw, n).transpose(3, 0, 1, 2)
 
 
-def _conv_forward(x: Any, W: Any, stride: Any, pad: Any, out_hw: Any, col: Any = None,
-                  buffers: Any = None) -> Any:  # fmt: skip
-    """``(W2 @ col, col)`` with ``W2 = W.reshape(FN, -1)``, ``col = im2col(x)`` (given or made)."""
-    fn, c, fh, fw = W.shape
-    if col is None:
-        col = _im2col_cols(x, fh, fw, stride, pad, out_hw, buffers).reshape(c * fh * fw, -1)
-    return W.reshape(fn, -1) @ col, col
+def _blocks(oh: int, per_row: int) -> list[Pair]:
+    """Output rows ``[r0, r1)`` in blocks whose window array holds about 2 MB (512 Ki values):
+    written by im2col and read by the GEMM while still in cache, never the whole ``col``."""
+    step = max(1, 2**19 // per_row)
+    return [(r, min(oh, r + step)) for r in range(0, oh, step)]
 
 
-def _conv_dx(d: Any, W: Any, x_shape: Any, stride: Any, pad: Any, out_hw: Any) -> Any:
-    """``dx = col2im(W2.T @ d)``: the input gradient of a convolution (a transposed
-    convolution of ``d``, the upstream gradient as a (FN, OH*OW*N) matrix)."""
-    xp = get_array_module(d)
-    fn, c, fh, fw = W.shape
-    like = (xp, xp.result_type(W, d))
-    dcol = _scratch(None, "dcol", (c * fh * fw, d.shape[1]), like, zero=False)
-    xp.matmul(W.reshape(fn, -1).T, d, out=dcol)
-    dcol = dcol.reshape(c, fh, fw, *out_hw, x_shape[0])
-    return _col2im_cols(dcol, x_shape, stride, pad)
+def _conv_forward(x: Any, W: Any, stride: Pair, pad: Pair, out_hw: Pair) -> Any:
+    """``W2 @ im2col(x)`` (FN, OH*OW*N), ``W2 = W.reshape(FN, -1)``, one row block at a time."""
+    xp, (fn, c, fh, fw), (oh, ow), n = get_array_module(x, W), W.shape, out_hw, x.shape[0]
+    img, W2 = _padded(x, pad, key="img"), W.reshape(fn, -1)
+    out = xp.empty((fn, oh * ow * n), dtype=xp.result_type(x, W))
+    for r0, r1 in _blocks(oh, c * fh * fw * ow * n):
+        col = _scratch("col", (c, fh, fw, r1 - r0, ow, n), xp, x.dtype)
+        col = _windows_of(img, stride, ow, (r0, r1), col).reshape(c * fh * fw, -1)
+        xp.matmul(W2, col, out=out[:, r0 * ow * n : r1 * ow * n])
+    return out
 
 
-def _conv_dW(d: Any, col: Any, w_shape: tuple[int, ...]) -> Any:
-    """``dW = d @ col.T``: the filter gradient (a correlation of the input with ``dout``)."""
-    return (d @ col.T).reshape(w_shape)  # BLAS reads col.T in place
+def _conv_grads(d: Any, x: Any, W: Any, w_shape: Any, geometry: tuple) -> Any:
+    """``(dx, dW)`` of a convolution for ``d`` = ``dout`` as a (FN, OH*OW*N) matrix:
+    ``dW = d @ im2col(x).T`` (a correlation of ``x`` with ``dout``) and
+    ``dx = col2im(W2.T @ d)`` (a transposed convolution of ``dout``), one row block at a time
+    with im2col redone in backward (the window array is never stored). ``geometry`` is
+    ``(x_shape, stride, pad, out_hw)``. ``x=None``: no ``dW``; ``W=None``: no ``dx``."""
+    (n, c, h, w), stride, (ph, pw), (oh, ow) = geometry
+    want_dx, want_dW = W is not None, x is not None
+    xp, (fn, _, fh, fw), k = get_array_module(d), w_shape, c * w_shape[2] * w_shape[3]
+    dtype = d.dtype if W is None else xp.result_type(d, W)
+    dx = xp.zeros((c, h + 2 * ph, w + 2 * pw, n), dtype=dtype) if want_dx else None
+    dW = xp.zeros((fn, k), dtype=xp.result_type(d, x)) if want_dW else None
+    img = _padded(x, (ph, pw), key="img") if want_dW else None
+    for r0, r1 in _blocks(oh, k * ow * n):
+        block = d[:, r0 * ow * n : r1 * ow * n]
+        if want_dW:
+            col = _scratch("col", (c, fh, fw, r1 - r0, ow, n), xp, x.dtype)
+            dW += block @ _windows_of(img, stride, ow, (r0, r1), col).reshape(k, -1).T
+        if want_dx:
+            dcol = _scratch("dcol", (k, block.shape[1]), xp, dtype)
+            xp.matmul(W.reshape(fn, -1).T, block, out=dcol)
+            _add_windows(dcol.reshape(c, fh, fw, r1 - r0, ow, n), dx, stride, ow, (r0, r1))
+    if want_dx:  # gradient on the padding belongs to no pixel: dropped (a batch-last view)
+        dx = dx[:, ph : ph + h, pw : pw + w, :].transpose(3, 0, 1, 2)
+    return dx, None if dW is None else dW.reshape(w_shape)
 
 
 class Conv2d(Function):
@@ -364,8 +386,10 @@ class Conv2d(Function):
 
     ``stride`` and ``pad`` (zero padding) are an int or an ``(for H, for W)`` pair;
     ``exact=False`` floors a fractional output size (the book's way). Keeps the input dtype
-    (float32 in, float32 out). Saves ``col`` for backward: ``FH*FW`` times the input's size
-    (with stride 1). The output is batch-last in memory (see the module docstring).
+    (float32 in, float32 out). Saves only ``x`` for backward: ``col`` is built a block of
+    output rows at a time (about 2 MB, kept in cache for its GEMM) and built again in
+    backward, never whole (it is ``FH*FW`` times the input's size). The output is batch-last
+    in memory (see the module docstring).
 
     >>> import numpy as np
     >>> x = np.arange(1.0, 13.0).reshape(1, 1, 3, 4)
@@ -410,37 +434,28 @@ class Conv2d(Function):
         _, _, out_hw = _geometry(
             op, x.shape, fh, fw, self.stride, self.pad, kernel_desc=desc, exact=self.exact
         )
-        # The op's own scratch arrays (col, dcol, the padded image), reused when a book layer
-        # calls it again at the next step; one Conv2d per call on the graph makes its own.
-        self.buffers: dict = vars(self).get("buffers", {})
-        out, self.col = _conv_forward(x, W, self.stride, self.pad, out_hw, None, self.buffers)
+        out = _conv_forward(x, W, self.stride, self.pad, out_hw)
         if b is not None:
             out += b.reshape(fn, 1)  # in place: the product is a fresh array
-        self.W, self.x_shape, self.has_bias, self.out_hw = W, tuple(x.shape), b is not None, out_hw
+        self.x, self.W, self.has_bias, self.out_hw = x, W, b is not None, out_hw
+        self.x_shape = tuple(x.shape)
+        self.geometry = (self.x_shape, self.stride, self.pad, out_hw)
         return _from_matrix(out, n, out_hw)
 
     def backward(self, dout: Any) -> tuple[Any, ...]:
         n, fn = self.x_shape[0], self.W.shape[0]
-        if tuple(dout.shape) != (n, fn, *self.out_hw):
-            raise ValueError(
-                f"conv2d backward: dout has shape {tuple(dout.shape)}, expected the output "
-                f"shape {(n, fn, *self.out_hw)}"
-            )
+        _check_dout("conv2d", dout, (n, fn, *self.out_hw))
         d = _as_matrix(dout)
-        dW = _conv_dW(d, self.col, self.W.shape)
-        dx = None
-        if self.wants_grad(0):  # the first layer's input (the images) needs no gradient
-            geometry = (self.x_shape, self.stride, self.pad, self.out_hw)
-            dx = _conv_dx(d, self.W, *geometry)
+        W = self.W if self.wants_grad(0) else None  # the images of a first layer: no dx
+        dx, dW = _conv_grads(d, self.x, W, self.W.shape, self.geometry)
         return (dx, dW, d.sum(axis=1)) if self.has_bias else (dx, dW)
 
     def backward_on_graph(self, dout: Tensor) -> tuple[Any, ...]:
         from chainrule.functions.reduction import sum as sum_
 
         x, W = self.inputs[:2]
-        geometry = (self.x_shape, self.stride, self.pad, self.out_hw)
-        dx = _ConvDx(*geometry)(dout, W) if self.wants_grad(0) else None
-        dW = _ConvDW(*geometry, self.W.shape[2:])(x, dout)
+        dx = _ConvDx(*self.geometry)(dout, W) if self.wants_grad(0) else None
+        dW = _ConvDW(*self.geometry, self.W.shape[2:])(x, dout)
         return (dx, dW, sum_(dout, axis=(0, 2, 3))) if self.has_bias else (dx, dW)
 
 
@@ -451,7 +466,7 @@ class _ConvGradient(Function):
 
     def __init__(self, x_shape: Any, stride: Any, pad: Any, out_hw: Any, kernel: Any = None):
         self.x_shape, self.stride, self.pad, self.out_hw = x_shape, stride, pad, out_hw
-        self.kernel = kernel
+        self.geometry, self.kernel = (x_shape, stride, pad, out_hw), kernel
 
     def _conv2d(self, x: Any, W: Any) -> Tensor:
         return Conv2d(self.stride, self.pad, exact=False)(x, W)
@@ -464,16 +479,16 @@ class _ConvDx(_ConvGradient):
 
     def forward(self, dout: Any, W: Any) -> Any:
         self.d, self.W = _as_matrix(dout), W
-        return _conv_dx(self.d, W, self.x_shape, self.stride, self.pad, self.out_hw)
+        return _conv_grads(self.d, None, W, W.shape, self.geometry)[0]
 
     def backward(self, g: Any) -> tuple[Any, Any]:
-        out, col = _conv_forward(g, self.W, self.stride, self.pad, self.out_hw)
-        return _from_matrix(out, self.x_shape[0], self.out_hw), _conv_dW(self.d, col, self.W.shape)
+        out = _conv_forward(g, self.W, self.stride, self.pad, self.out_hw)
+        dW = _conv_grads(self.d, g, None, self.W.shape, self.geometry)[1]
+        return _from_matrix(out, self.x_shape[0], self.out_hw), dW
 
     def backward_on_graph(self, g: Tensor) -> tuple[Any, Any]:
         dout, W = self.inputs
-        geometry = (self.x_shape, self.stride, self.pad, self.out_hw, tuple(self.W.shape[2:]))
-        return self._conv2d(g, W), _ConvDW(*geometry)(g, dout)
+        return self._conv2d(g, W), _ConvDW(*self.geometry, self.W.shape[2:])(g, dout)
 
 
 class _ConvDW(_ConvGradient):
@@ -482,22 +497,18 @@ class _ConvDW(_ConvGradient):
     ``d dout = conv2d(x, gW)``."""
 
     def forward(self, x: Any, dout: Any) -> Any:
-        fh, fw = self.kernel
-        self.d = _as_matrix(dout)
-        self.col = _im2col_cols(x, fh, fw, self.stride, self.pad, self.out_hw)
-        self.col = self.col.reshape(-1, self.d.shape[1])
-        return _conv_dW(self.d, self.col, (self.d.shape[0], x.shape[1], fh, fw))
+        self.x, self.d = x, _as_matrix(dout)
+        w_shape = (self.d.shape[0], x.shape[1], *self.kernel)
+        return _conv_grads(self.d, x, None, w_shape, self.geometry)[1]
 
     def backward(self, gW: Any) -> tuple[Any, Any]:
-        dx = _conv_dx(self.d, gW, self.x_shape, self.stride, self.pad, self.out_hw)
-        out, _ = _conv_forward(None, gW, self.stride, self.pad, self.out_hw, col=self.col)
+        dx = _conv_grads(self.d, None, gW, gW.shape, self.geometry)[0]
+        out = _conv_forward(self.x, gW, self.stride, self.pad, self.out_hw)
         return dx, _from_matrix(out, self.x_shape[0], self.out_hw)
 
     def backward_on_graph(self, gW: Tensor) -> tuple[Any, Any]:
         x, dout = self.inputs
-        return _ConvDx(self.x_shape, self.stride, self.pad, self.out_hw)(dout, gW), self._conv2d(
-            x, gW
-        )
+        return _ConvDx(*self.geometry)(dout, gW), self._conv2d(x, gW)
 
 
 # --------------------------------------------------------------------------- pooling
@@ -557,12 +568,7 @@ class _Pool2d(Function):
         return (xp.empty_like if covered else xp.zeros_like)(self.x, dtype=dtype)
 
     def _check_dout(self, dout: Any) -> None:
-        expected = (*self.x_shape[:2], *self.out_hw)
-        if tuple(dout.shape) != expected:
-            raise ValueError(
-                f"{self.name} backward: dout has shape {tuple(dout.shape)}, expected the output "
-                f"shape {expected}"
-            )
+        _check_dout(self.name, dout, (*self.x_shape[:2], *self.out_hw))
 
     def _col2im(self, dcol: Any) -> Any:
         """The adjoint of :meth:`_windows`: dcol (C, k, OH, OW, N) (may be broadcast) -> dx."""
@@ -657,22 +663,22 @@ class MaxPool2d(_Pool2d):
         self._check_dout(dout)
         if self.share is not None:
             return self._col2im(self.share * _batch_last(dout)[:, None])
-        # Fast path: which tile holds each window's maximum, recomputed from x and out (cheaper
-        # than storing it); ties split dout equally, as in _split. Float masks: a product with
-        # a bool array casts in a slow buffered loop.
+        # Fast path: mark each window's maxima in dx itself (1.0 where the entry equals out,
+        # recomputed from x and out: cheaper than storing it), count them (ties split dout
+        # equally, as in _split), then scale by dout / count in place. No mask arrays.
         xp = get_array_module(dout)
         dtype = xp.result_type(dout.dtype, np.float32)
-        winners = []
-        for k, tile in enumerate(self._tiles(self.x)):
-            winners.append(xp.equal(tile, self.out, out=_temporary(f"won{k}", self.out, dtype)))
-        count = _temporary("count", self.out, dtype)
-        count[...] = winners[0]
-        for won in winners[1:]:
-            count += won
-        g = xp.divide(dout, count, out=_temporary("g", self.out, dtype))  # out's memory order
         dx = self._like_input(dtype)
-        for won, dx_tile in zip(winners, self._tiles(dx)):
-            xp.multiply(won, g, out=dx_tile)
+        dx_tiles = self._tiles(dx)
+        for x_tile, dx_tile in zip(self._tiles(self.x), dx_tiles):
+            xp.equal(x_tile, self.out, out=dx_tile)
+        count = _temporary("count", self.out, dtype)  # laid out as out (and dx)
+        count[...] = dx_tiles[0]
+        for dx_tile in dx_tiles[1:]:
+            count += dx_tile
+        g = xp.divide(dout, count, out=count)
+        for dx_tile in dx_tiles:
+            dx_tile *= g
         return dx
 
     def kink_state(self) -> Any:
