@@ -311,7 +311,7 @@ def test_a_loss_refusing_non_finite_scores_is_a_divergence(data):
             raise FloatingPointError("SoftmaxWithLoss: 3 of 200 scores are NaN or inf")
 
     trainer = trainer_for(data, model=Refusing())
-    with pytest.raises(TrainingDiverged, match=r"iteration 1 \(epoch 1\): the loss is not fin") as e:
+    with pytest.raises(TrainingDiverged, match=r"iteration 1 \(epoch 1\): the loss is not") as e:
         trainer.fit()
     assert "3 of 200 scores are NaN" in str(e.value) and e.value.__cause__ is None
     assert trainer.iteration == 0
