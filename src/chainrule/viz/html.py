@@ -279,9 +279,9 @@ _JS = """
 
 def to_html(graph: Graph) -> str:
     """The stepper page: inline SVG, CSS, JavaScript and the steps as JSON."""
-    title = graph.title or f"computational graph of {graph.output_name}"
+    title = graph.caption
     return f"""<!DOCTYPE html>
-<html lang="en">
+<html lang="{graph.lang}">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">

@@ -23,7 +23,7 @@ import dataclasses
 from itertools import pairwise
 from typing import Any
 
-from chainrule.viz.graph import Graph, Node, fmt_shape, fmt_value, is_scalar, text_width
+from chainrule.viz.graph import WORDS, Graph, Node, fmt_shape, fmt_value, is_scalar, text_width
 
 # Sizes in pixels. Text is monospace, so widths follow from character counts.
 FONT = 12.0
@@ -109,14 +109,14 @@ def _brief(a: Any) -> str:
     return fmt_shape(a.shape)
 
 
-def merge_spans(name: str, parts: list[Any], total: Any) -> list[Span]:
+def merge_spans(name: str, parts: list[Any], total: Any, sum_of: str = "sum of {n}") -> list[Span]:
     """``dx = a + b = s``: where gradients from several consumers are added (``+=``)."""
     spans: list[Span] = [(f"d{name} = ", "name")]
     if len(parts) > 1:
         if all(is_scalar(p) for p in parts):
             spans.append((" + ".join(_num(p) for p in parts), "grad"))
         else:
-            spans.append((f"sum of {len(parts)}", "name"))
+            spans.append((sum_of.format(n=len(parts)), "name"))
         spans.append((" = ", "op"))
     spans.append((_num(total), "grad"))
     return spans
@@ -129,16 +129,18 @@ def box_lines(graph: Graph, node: Node) -> list[Line]:
         lines.append(("value", [(_num(node.value), "value")]))
         if graph.has_gradients:
             if node.requires_grad and node.grad is not None:
-                lines.append(("grad", merge_spans(node.name, node.parts, node.grad)))
+                merged = merge_spans(node.name, node.parts, node.grad, WORDS[graph.lang]["sum_of"])
+                lines.append(("grad", merged))
             else:
-                lines.append(("grad", [("no gradient", "name")]))
+                lines.append(("grad", [(graph.word("no_gradient"), "name")]))
         return lines
     op = "" if node.title == node.op else f"{node.op} "
     lines.append(("sub", [(f"{op}→ {node.name}", "name")]))
     if not graph.has_gradients:
         return lines
     if len(node.parts) > 1:
-        lines.append(("merge", merge_spans(node.name, node.parts, node.upstream)))
+        merged = merge_spans(node.name, node.parts, node.upstream, WORDS[graph.lang]["sum_of"])
+        lines.append(("merge", merged))
     for e in graph.inputs_of(node.id):
         if e.grad is None:
             continue
@@ -441,18 +443,18 @@ def _header(graph: Graph) -> list[Line]:
     lines: list[Line] = []
     if graph.title:
         lines.append(("title", [(graph.title, "title")]))
-    legend: list[Span] = [("values (forward)", "value")]
+    legend: list[Span] = [(graph.word("values"), "value")]
     if graph.has_gradients:
         seed = fmt_value(graph.seed)
         legend += [
             ("   ", "op"),
-            (f"gradients d{graph.output_name}/d· (backward, from {seed})", "grad"),
-            ("   at each op: ", "name"),
-            ("upstream", "grad"),
+            (graph.word("gradients", name=graph.output_name, seed=seed), "grad"),
+            (graph.word("at_each_op"), "name"),
+            (graph.word("upstream"), "grad"),
             (" × ", "op"),
-            ("local", "local"),
+            (graph.word("local"), "local"),
             (" = ", "op"),
-            ("downstream", "grad"),
+            (graph.word("downstream"), "grad"),
         ]
     lines.append(("legend", legend))
     return lines

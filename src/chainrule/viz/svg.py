@@ -93,7 +93,7 @@ def _route(r: Route, cls: str, attrs: str) -> list[str]:
 def to_svg(graph: Graph, lay: Layout | None = None) -> str:
     """The whole drawing as one standalone SVG document (a string)."""
     lay = layout(graph) if lay is None else lay
-    title = graph.title or f"computational graph of {graph.output_name}"
+    title = graph.caption
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="chainrule-graph" '
         f'width="{_f(lay.width)}" height="{_f(lay.height)}" '
