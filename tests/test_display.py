@@ -42,10 +42,10 @@ def test_dot_and_html_drawings() -> None:
 
 def test_drawing_saves_in_the_format_the_suffix_names(tmp_path: Path) -> None:
     d = viz.draw(circuit())
-    svg = d.save(tmp_path / "f.svg")
-    assert svg.read_text(encoding="utf-8") == str(d)
-    dot = d.save(tmp_path / "f.dot")  # redrawn from the same graph
-    assert dot.read_text(encoding="utf-8") == viz.draw(circuit(), format="dot")
+    assert d.save(tmp_path / "f.svg") is d  # a notebook cell ending in .save() shows it
+    assert (tmp_path / "f.svg").read_text(encoding="utf-8") == str(d)
+    d.save(tmp_path / "f.dot")  # redrawn from the same graph
+    assert (tmp_path / "f.dot").read_text(encoding="utf-8") == viz.draw(circuit(), format="dot")
     with pytest.raises(ValueError, match="cannot tell the picture format"):
         d.save(tmp_path / "f.jpg")
 
@@ -97,7 +97,8 @@ def test_history_figure_is_a_png_for_notebooks(tmp_path: Path) -> None:
     assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 5000
     assert [ax.get_ylabel() for ax in fig.figure.axes] == ["loss (cross-entropy)", "accuracy"]
     assert fig.figure.axes[0].lines[0].get_ydata().tolist() == [0.9, 0.5, 0.3]
-    assert fig.save(tmp_path / "h.png").read_bytes() == png
+    assert fig.save(tmp_path / "h.png") is fig
+    assert (tmp_path / "h.png").read_bytes() == png
     with pytest.raises(ValueError, match="history_figure: 'test_acc' has 2 values"):
         history_figure({**history, "test_acc": [0.1, 0.2]})
 

@@ -100,13 +100,12 @@ class HistoryFigure:
     def __repr__(self) -> str:
         return f"<HistoryFigure: {len(self.figure.axes)} panels>"
 
-    def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write the PNG to ``path`` atomically; returns the path."""
-        target = Path(path)
+    def save(self, path: str | os.PathLike[str]) -> HistoryFigure:
+        """Write the PNG to ``path`` atomically; returns the figure (a notebook shows it)."""
         data = self.png()
-        with atomic_write(target) as fh:
+        with atomic_write(Path(path)) as fh:
             fh.write(data)
-        return target
+        return self
 
 
 def history_figure(
@@ -149,4 +148,6 @@ def plot_history(
         MissingDependencyError: matplotlib is not installed.
         ValueError: a list is missing, empty, or the lists differ in length.
     """
-    return HistoryFigure(_figure(history, title, "plot_history")).save(path)
+    target = Path(path)
+    HistoryFigure(_figure(history, title, "plot_history")).save(target)
+    return target

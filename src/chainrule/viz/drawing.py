@@ -20,20 +20,24 @@ class _Saveable:
     format: str
     graph: Any
 
-    def save(self, path: str | os.PathLike[str]) -> Path:
+    def save(self, path: str | os.PathLike[str]) -> Any:
         """Write the picture to ``path`` atomically; its suffix picks the format (``.svg``,
-        ``.dot``, ``.html``, ``.png``), redrawing from the same graph when it differs."""
+        ``.dot``, ``.html``, ``.png``), redrawing from the same graph when it differs.
+
+        Returns the drawing itself, so a notebook cell ending in ``viz.draw(f).save(path)``
+        both writes the file and shows the picture.
+        """
         from chainrule.viz import format_for, save
 
         if format_for(path) != self.format and self.graph is not None:
-            return save(self.graph, path)
+            save(self.graph, path)
+            return self
         from chainrule.serialization import atomic_write
 
-        target = Path(path)
         payload = self if isinstance(self, bytes) else str(self).encode("utf-8")
-        with atomic_write(target) as fh:
+        with atomic_write(Path(path)) as fh:
             fh.write(bytes(payload))
-        return target
+        return self
 
 
 class Drawing(_Saveable, str):
