@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -128,3 +129,28 @@ def test_progress_bar_comes_from_tqdm_auto() -> None:
     from chainrule.training.progress import Progress
 
     assert Progress("bar", None).tqdm is tqdm.auto.tqdm
+
+
+def test_top_to_bottom_layout_puts_inputs_above() -> None:
+    from chainrule.viz.examples import example_graph
+    from chainrule.viz.layout_tb import layout_tb
+
+    f, title = example_graph("sigmoid-neuron")[:2]
+    graph = viz.build_graph(f, title=title, direction="TB")
+    lay = layout_tb(graph)
+    for e in graph.edges:
+        src, dst = lay.boxes[e.source], lay.boxes[e.target]
+        assert dst.y > src.y + src.h  # every wire runs downward
+        route = next(r for r in lay.routes if r.edge_id == e.id)
+        assert route.path.endswith(f"V{dst.y:g}")  # ...into the target's top edge
+        assert dst.x <= dst.ports[e.port] <= dst.x + dst.w
+    for n in graph.nodes:  # neighbouring ports leave room for their labels
+        ports = lay.boxes[n.id].ports
+        assert all(b - a >= 40 for a, b in pairwise(ports))
+    wide, tall = viz.draw(f, title=title), viz.draw(f, title=title, direction="TB")
+    assert wide.graph.direction == "LR" and tall.graph.direction == "TB"
+    w_lr = float(ET.fromstring(wide).get("width"))
+    w_tb, h_tb = float(ET.fromstring(tall).get("width")), float(ET.fromstring(tall).get("height"))
+    assert w_tb < w_lr / 2 and h_tb > w_tb  # the wide neuron becomes a tall picture
+    assert tall == viz.draw(f, title=title, direction="TB")  # deterministic
+    assert "<svg" in viz.draw(f, format="html", direction="TB")
