@@ -83,10 +83,12 @@ def _unit_range(a: np.ndarray) -> np.ndarray:
     if not np.issubdtype(a.dtype, np.floating):
         raise ValueError(f"mnist_like: pixels must be numbers, got dtype {a.dtype}")
     x = a.astype(np.float64)
-    if not np.isfinite(x).all() or x.min() < 0.0 or x.max() > 1.0:
+    if not np.isfinite(x).all():
+        raise ValueError("mnist_like: float pixels must be finite; the image has NaN or inf")
+    if x.min() < 0.0 or x.max() > 1.0:
         raise ValueError(
-            "mnist_like: float pixels must be finite and in [0, 1] "
-            f"(got {np.nanmin(x):.4g} .. {np.nanmax(x):.4g}); pass uint8 for 0..255"
+            "mnist_like: float pixels must be in [0, 1] "
+            f"(got {x.min():.4g} .. {x.max():.4g}); pass uint8 for 0..255"
         )
     return x
 
