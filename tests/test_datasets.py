@@ -31,7 +31,7 @@ from chainrule.datasets import (
     write_idx,
 )
 from chainrule.datasets.mnist import FASHION_MNIST, MNIST, DatasetSpec, FileSpec
-from mnist_data import real_data_root
+from mnist_data import FILE_NAMES, MIRRORS, Tiny, real_data_root
 
 #: The user's CHAINRULE_DATA, saved before the fixtures below clear it for each test.
 USER_DATA = os.environ.get("CHAINRULE_DATA")
@@ -187,59 +187,6 @@ def test_write_idx_is_atomic(tmp_path, monkeypatch):
 # --------------------------------------------------------------------------------------------
 # tiny stand-in datasets with their own pinned checksums
 # --------------------------------------------------------------------------------------------
-
-FILE_NAMES = {
-    "train_images": "train-images-idx3-ubyte.gz",
-    "train_labels": "train-labels-idx1-ubyte.gz",
-    "test_images": "t10k-images-idx3-ubyte.gz",
-    "test_labels": "t10k-labels-idx1-ubyte.gz",
-}
-MIRRORS = ("https://mirror-a.invalid/mnist/", "https://mirror-b.invalid/mnist/")
-
-
-class Tiny:
-    """Four tiny IDX files (5 train, 3 test images) and a DatasetSpec pinning them."""
-
-    def __init__(self, root: Path, key: str, seed: int) -> None:
-        rng = np.random.default_rng(seed)
-        self.arrays = {
-            "train_images": rng.integers(0, 256, size=(5, 28, 28), dtype=np.uint8),
-            "train_labels": np.array([0, 9, 3, 3, 7], dtype=np.uint8),
-            "test_images": rng.integers(0, 256, size=(3, 28, 28), dtype=np.uint8),
-            "test_labels": np.array([1, 0, 9], dtype=np.uint8),
-        }
-        self.arrays["train_images"][0, 0, 0] = 255
-        self.arrays["train_images"][0, 0, 1] = 0
-        self.source = root / f"source-{key}"
-        self.source.mkdir()
-        self.contents: dict[str, bytes] = {}
-        specs = {}
-        for role, name in FILE_NAMES.items():
-            path = write_idx(self.source / name, self.arrays[role])
-            data = path.read_bytes()
-            raw = gzip.decompress(data)
-            self.contents[name] = data
-            specs[role] = FileSpec(
-                name,
-                len(data),
-                md5=hashlib.md5(data).hexdigest(),
-                sha256=hashlib.sha256(data).hexdigest(),
-                raw_md5=hashlib.md5(raw).hexdigest(),
-                raw_sha256=hashlib.sha256(raw).hexdigest(),
-            )
-        self.spec = DatasetSpec(key=key, title=f"Tiny {key}", mirrors=MIRRORS, **specs)
-
-    def put(self, directory: Path, roles=tuple(FILE_NAMES), *, raw: bool = False) -> Path:
-        directory.mkdir(parents=True, exist_ok=True)
-        for role in roles:
-            name = FILE_NAMES[role]
-            if raw:
-                (directory / name.removesuffix(".gz")).write_bytes(
-                    gzip.decompress(self.contents[name])
-                )
-            else:
-                shutil.copyfile(self.source / name, directory / name)
-        return directory
 
 
 @pytest.fixture

@@ -79,7 +79,10 @@ class _Place:
     is_cache: bool = False
 
 
-def _search_places(spec: DatasetSpec, data_dir: str | os.PathLike[str] | None) -> list[_Place]:
+def _search_places(
+    spec: DatasetSpec, data_dir: str | os.PathLike[str] | None, strict: bool = True
+) -> list[_Place]:
+    """The folders looked in, in order; a given folder that does not exist raises (strict)."""
     places: list[_Place] = []
     roots: list[tuple[Path, str]] = []
     if data_dir is not None:
@@ -88,7 +91,7 @@ def _search_places(spec: DatasetSpec, data_dir: str | os.PathLike[str] | None) -
     if env:
         roots.append((Path(env).expanduser(), f"${ENV_DATA}"))
     for root, origin in roots:
-        if not root.is_dir():  # a typo here would otherwise send us downloading
+        if strict and not root.is_dir():  # a typo here would otherwise send us downloading
             what = "data_dir" if origin.startswith("data_dir") else f"${ENV_DATA}"
             raise DatasetError(
                 f"{what}={root}: no such folder; point it at a folder holding the "
