@@ -156,13 +156,31 @@ def _smooth3(x: np.ndarray) -> np.ndarray:
     return (rows[:, :-2] + rows[:, 1:-1] + rows[:, 2:]) / 9.0
 
 
-def _clean(x: np.ndarray) -> np.ndarray:
-    """Light ink on dark: subtract background and noise, stretch the ink to reach 1."""
+def _paper(x: np.ndarray) -> np.ndarray:
+    """The background as a plane fitted to the border (uneven light across a photographed
+    page), refitted once without the border pixels the ink touches."""
+    h, w = x.shape
+    rows = np.concatenate([np.zeros(w), np.full(w, h - 1), np.arange(h), np.arange(h)])
+    cols = np.concatenate([np.arange(w), np.arange(w), np.zeros(h), np.full(h, w - 1)])
+    design = np.stack([np.ones_like(rows), rows / max(h - 1, 1), cols / max(w - 1, 1)], axis=1)
     border = _border(x)
-    background = float(np.median(border))
-    noise = 1.4826 * float(np.median(np.abs(border - background)))  # robust std of the paper
+    keep = np.ones(border.shape, dtype=bool)
+    for _ in range(2):
+        coef = np.linalg.lstsq(design[keep], border[keep], rcond=None)[0]
+        residual = border - design @ coef
+        spread = 1.4826 * float(np.median(np.abs(residual))) + 1e-3
+        keep = np.abs(residual) <= 3.0 * spread
+    r, c = np.linspace(0.0, 1.0, h)[:, None], np.linspace(0.0, 1.0, w)[None, :]
+    return coef[0] + coef[1] * r + coef[2] * c
+
+
+def _clean(x: np.ndarray) -> np.ndarray:
+    """Light ink on dark: subtract the paper and its noise, stretch the ink to reach 1."""
+    x = x - _paper(x)
+    border = _border(x)
+    noise = 1.4826 * float(np.median(np.abs(border - np.median(border))))  # robust std
     peak = float(np.percentile(_smooth3(x), 99.9))
-    threshold = background + max(4.0 * noise, 0.15 * (peak - background), 1e-3)
+    threshold = max(4.0 * noise, 0.15 * peak, 1e-3)
     ink = x[x > threshold]
     if ink.size == 0:
         return np.zeros_like(x)
