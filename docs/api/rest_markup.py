@@ -48,9 +48,26 @@ def _indented_block(lines: list[str], start: int, base: int) -> int:
     return end
 
 
+def _list_indent(lines: list[str]) -> list[str]:
+    """Python-Markdown keeps a line in a list item only when it is indented by 4 spaces; reST
+    (and these docstrings) indent it under the item's text (3 after ``1.``): re-indent."""
+    out: list[str] = []
+    width = 0  # the marker width of the list item being continued, 0 outside one
+    for line in lines:
+        item = LIST_ITEM.match(line)
+        if item and _indent(line) == 0:
+            width = item.end()
+        elif line.strip() and _indent(line) < width:
+            width = 0
+        if width and not item and line.strip() and width < 4:
+            line = " " * (4 - width) + line
+        out.append(line)
+    return out
+
+
 def to_markdown(text: str) -> str:
     """Rewrite one docstring's reST constructs as Markdown."""
-    lines = text.splitlines()
+    lines = _list_indent(text.splitlines())
     out: list[str] = []
     i = 0
     while i < len(lines):
@@ -76,7 +93,7 @@ def to_markdown(text: str) -> str:
                 if head.strip():
                     out.append(head)
             item = LIST_ITEM.match(line)  # a list item's block belongs to the item's text
-            pad = " " * item.end() if item else pad
+            pad = " " * max(item.end(), 4) if item else pad
             j = i + 1
             while j < len(lines) and not lines[j].strip():
                 j += 1
