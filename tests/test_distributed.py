@@ -221,3 +221,32 @@ def test_a_dead_or_hung_rank_ends_the_job_with_a_message(tiny, tmp_path, how):
         assert "another rank died or hangs; aborting the job" in output
     else:  # the launcher's (MPICH's Hydra) or the watchdog's
         assert "BAD TERMINATION" in output or "aborting the job" in output, output
+
+
+def test_the_watchdog_timeout_comes_from_the_environment(monkeypatch):
+    from chainrule.distributed.parallel import _timeout_from_environment
+
+    monkeypatch.setenv("CHAINRULE_MPI_TIMEOUT", "2.5")
+    assert _timeout_from_environment() == 2.5
+    monkeypatch.setenv("CHAINRULE_MPI_TIMEOUT", "0")
+    assert _timeout_from_environment() is None
+    monkeypatch.setenv("CHAINRULE_MPI_TIMEOUT", "soon")
+    with pytest.raises(DistributedError, match="CHAINRULE_MPI_TIMEOUT='soon'"):
+        _timeout_from_environment()
+
+
+def test_the_ring_allreduce_model_of_the_benchmark():
+    root = str(Path(__file__).resolve().parents[1])
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    from benchmarks.distributed import LATENCY_S, efficiency, ring_allreduce_seconds
+
+    # Two machines: each sends half the buffer twice (reduce-scatter, allgather).
+    expected = 1e6 * 8 / 10e9 + 2 * LATENCY_S
+    assert ring_allreduce_seconds(1e6, 2, 10e9) == pytest.approx(expected)
+    # Many machines: the bytes term tends to twice the buffer; latency grows with N.
+    many = ring_allreduce_seconds(1e6, 1000, 10e9)
+    assert many == pytest.approx(2 * 0.999 * 8e-4 + 1998 * LATENCY_S)
+    # The small net (40k float32 parameters, ~1 ms a step) stops scaling; a big one less so.
+    assert efficiency(1e-3, 159_040, 64, 10e9) < 0.05
+    assert efficiency(0.15, 7_454_760, 8, 100e9) > 0.8

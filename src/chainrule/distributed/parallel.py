@@ -9,6 +9,7 @@ trainer through its two hooks, ``compute_grads`` and ``evaluate_on``.
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -25,7 +26,23 @@ __all__ = ["DEFAULT_TIMEOUT", "DataParallel"]
 
 # Seconds a rank waits in one collective before it declares another rank dead. Generous:
 # rank 0 writes checkpoints and plots while the others wait in the next step's allreduce.
+# The environment variable CHAINRULE_MPI_TIMEOUT overrides it (seconds; 0 disables it).
 DEFAULT_TIMEOUT = 600.0
+
+
+def _timeout_from_environment() -> float | None:
+    text = os.environ.get("CHAINRULE_MPI_TIMEOUT", "").strip()
+    if not text:
+        return DEFAULT_TIMEOUT
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not (value >= 0 and np.isfinite(value)):
+        raise DistributedError(
+            f"CHAINRULE_MPI_TIMEOUT={text!r}: give seconds (a number >= 0; 0 disables the watchdog)"
+        )
+    return value or None
 
 
 def shard_bounds(batch: int, size: int, rank: int) -> tuple[int, int]:
@@ -61,17 +78,19 @@ class DataParallel:
     Args:
         comm: an mpi4py communicator (default ``MPI.COMM_WORLD``).
         timeout: seconds one collective may take before the job is aborted with a message
-            (None: wait forever).
+            (None: wait forever); ``"env"``: ``CHAINRULE_MPI_TIMEOUT`` if set, else 600.
 
     Attributes:
         comm_seconds, compute_seconds: time in gradient allreduces and in the shard's forward
             and backward passes (including batch norm's small allreduces), summed over steps.
     """
 
-    def __init__(self, comm: Any = None, *, timeout: float | None = DEFAULT_TIMEOUT) -> None:
+    def __init__(self, comm: Any = None, *, timeout: float | str | None = "env") -> None:
         self.comm = world() if comm is None else comm
         self.rank, self.size = self.comm.Get_rank(), self.comm.Get_size()
-        self.watchdog = Watchdog(self.comm, timeout)
+        if timeout == "env":
+            timeout = _timeout_from_environment()
+        self.watchdog = Watchdog(self.comm, timeout)  # type: ignore[arg-type]
         self.comm_seconds = self.compute_seconds = 0.0
         self._buffers: dict[Any, np.ndarray] = {}
         self._sum = require_mpi().SUM
