@@ -10,10 +10,10 @@ Every row trains float32 with Adam (lr 0.001), batch 100, on the same random MNI
 images, from the same initial weights (the book net's, built from one seed and copied):
 
 * ``chainrule-layers``: ``net.gradient(x, t)`` then ``Adam.update(net.params, grads)``;
-* ``chainrule-autograd``: the same layers as autograd ops on Tensors — ``conv2d``, ``relu``,
-  ``max_pool2d``, ``linear``, ``dropout`` from :mod:`chainrule.functions` on the net's own
-  parameters (the ``chainrule.nn`` twins, once on main, will take their place), then
-  ``loss.backward()`` and ``Adam.step()``;
+* ``chainrule-autograd``: the autograd twin, :class:`chainrule.nn.SimpleConvNet` /
+  :class:`chainrule.nn.DeepConvNet` with the book net's weights loaded, then
+  ``loss.backward()`` and ``Adam.step()`` (where the twins are missing: the book net's layers
+  replayed as :mod:`chainrule.functions` ops on its own parameters, :class:`AutogradConvNet`);
 * ``pytorch``: ``torch.nn`` built layer by layer from the book net (weights copied),
   ``torch.optim.Adam``.
 
@@ -102,8 +102,34 @@ def memory_budget(spec: ConvNetSpec, itemsize: int = 4) -> dict[str, int]:
     }
 
 
+def autograd_twin(spec: ConvNetSpec, net: Any) -> tuple[Any, str]:
+    """The autograd engine's version of the book ``net`` (same weights), and what it is."""
+    import chainrule.functions as F
+
+    try:
+        from chainrule import nn
+
+        cls = nn.SimpleConvNet if spec.name == "simple-cnn" else nn.DeepConvNet
+        twin = cls(rng=np.random.default_rng(0), dtype=np.float32)
+        twin.load_state_dict(net.params)
+    except Exception as exc:  # missing or in flux: the replay below does the same work
+        return AutogradConvNet(net), f"chainrule.functions replay (nn twin unusable: {exc})"
+
+    class Twin:
+        parameters = twin.parameters
+
+        @staticmethod
+        def loss(x: Any, t: Any) -> Any:
+            return F.softmax_cross_entropy(twin(x), t)
+
+    return Twin(), f"chainrule.nn.{type(twin).__name__}"
+
+
 class AutogradConvNet:
     """The book net's layers replayed as autograd ops on Tensors holding its parameters."""
+
+    def parameters(self) -> list[Any]:
+        return list(self.tensors.values())
 
     def __init__(self, net: Any):
         from chainrule import Tensor
@@ -186,9 +212,8 @@ def build_row(spec: ConvNetSpec, name: str, x: np.ndarray, t: np.ndarray, thread
 
         return Row(spec.name, name, "float32", step, data, notes=["book layers, Adam.update"])
     if name == "chainrule-autograd":
-        model = AutogradConvNet(net)
-        params = list(model.tensors.values())
-        opt = Adam(lr=LR, params=params)
+        model, note = autograd_twin(spec, net)
+        opt = Adam(lr=LR, params=model.parameters())
 
         def step(xb: Any, tb: Any) -> Any:
             opt.zero_grad()
@@ -198,8 +223,7 @@ def build_row(spec: ConvNetSpec, name: str, x: np.ndarray, t: np.ndarray, thread
             opt.step()
             return loss.data
 
-        note = "chainrule.functions ops on the book net's parameters, Adam.step"
-        return Row(spec.name, name, "float32", step, data, notes=[note])
+        return Row(spec.name, name, "float32", step, data, notes=[f"{note}, Adam.step"])
     if name == "pytorch":
         return _torch_row(spec, net, x, t, threads)
     raise ValueError(f"unknown conv-net row {name!r}; rows are {', '.join(ROWS)}")

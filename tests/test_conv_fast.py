@@ -18,7 +18,7 @@ import chainrule.functions.conv as conv_module
 from chainrule import Tensor
 from chainrule import functions as F
 from chainrule.functions import AvgPool2d, Conv2d, MaxPool2d, conv_output_size
-from chainrule.gradcheck import numerical_gradient
+from chainrule.gradcheck import check_double_backward, numerical_gradient
 from chainrule.layers import Convolution, Pooling
 
 
@@ -277,6 +277,8 @@ def test_conv2d_double_backward(rng, x_shape, w_shape, stride, pad):
         rng.standard_normal(w_shape),
         rng.standard_normal(w_shape[0]),
     )
+    check_double_backward(lambda x, W, b: F.conv2d(x, W, b, stride, pad), x, W, b, rng=rng)
+    # and the derivative with respect to the upstream gradient as well
     _double_backward_check(lambda x, W, b: F.conv2d(x, W, b, stride, pad), [x, W, b], rng)
 
 
@@ -306,4 +308,4 @@ def test_pooling_double_backward(rng, pool, x_shape, kernel, stride, pad):
     def f(x):
         return pool(x * x, kernel, stride, pad)  # x*x: a second derivative through the pool
 
-    _double_backward_check(f, [x], rng, rtol=1e-6)
+    check_double_backward(f, x, rng=rng)

@@ -198,7 +198,7 @@ def test_too_long_or_too_deep_is_an_error_not_a_crash() -> None:
         ("x + (-8) ** 0.5", {"x": 1.0}, "'(-8) ** 0.5' cannot be computed (not a real number)"),
         ("x + max(3)", {"x": 1.0}, "'max(3)': with one argument max() is the maximum of a"),
         ("x + min(-3)", {"x": 1.0}, "min() is the minimum of a variable's elements"),
-        ("exp(1000) * x", {"x": 1.0}, "'exp(1000)' cannot be computed (not finite)"),
+        ("exp(1000) * x", {"x": 1.0}, "'exp(1000)' cannot be computed (overflow"),
         ("log(-1) * x", {"x": 1.0}, "'log(-1)' cannot be computed"),
         ("x * y", {"x": 1.0}, "no value given for y"),
         ("x", {"x": 1.0, "w": 2.0}, "value given for w, not in the expression"),

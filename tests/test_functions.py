@@ -769,6 +769,13 @@ def test_outside_the_domain_ieee_values_with_a_warning_naming_the_op(fn, x, expe
     assert_array_equal(y.data[:1], [expected])
 
 
+def test_a_callers_errstate_is_honoured_outside_the_domain():
+    with np.errstate(all="raise"), pytest.raises(FloatingPointError):
+        F.log(Tensor(np.array([-1.0])))
+    with np.errstate(all="ignore"):
+        assert np.isnan(F.sqrt(Tensor(np.array([-1.0]))).data[0])  # no warning: pytest errors
+
+
 def test_non_finite_inputs_stay_quiet_in_elementwise_ops():
     # NaN in, NaN out: reported where it enters a loss, not at every op on the way.
     y = F.exp(Tensor(np.array([np.nan, 1.0])))

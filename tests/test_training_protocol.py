@@ -303,3 +303,42 @@ def test_evaluate_picks_its_blas_threads_too(data):
         forced = evaluate(model, data[2], data[3], batch_size=64, threads=None)
         assert seen[: len(outer)] == outer  # None: BLAS left as the caller set it
     assert auto == pytest.approx(forced, rel=1e-12)
+
+
+def test_a_loss_refusing_non_finite_scores_is_a_divergence(data):
+    class Refusing(SoftmaxRegression):
+        def loss_and_grads(self, x, t):
+            raise FloatingPointError("SoftmaxWithLoss: 3 of 200 scores are NaN or inf")
+
+    trainer = trainer_for(data, model=Refusing())
+    with pytest.raises(TrainingDiverged, match=r"iteration 1 \(epoch 1\): the loss is not") as e:
+        trainer.fit()
+    assert "3 of 200 scores are NaN" in str(e.value) and e.value.__cause__ is None
+    assert trainer.iteration == 0
+
+
+# --------------------------------------------------------------------------------------------
+# progress
+# --------------------------------------------------------------------------------------------
+
+
+def test_progress_bars_come_from_tqdm_auto_and_show_in_notebooks(monkeypatch):
+    import io
+    import sys
+    import types
+
+    pytest.importorskip("tqdm", reason="the bar needs tqdm")
+    from chainrule.training.progress import Progress
+
+    assert Progress("auto", io.StringIO()).tqdm is None  # not a terminal: lines only
+    assert Progress("bar", io.StringIO()).tqdm.__module__.startswith("tqdm")
+
+    class ZMQInteractiveShell:  # what IPython's get_ipython() returns in a Jupyter kernel
+        config: dict = {}  # noqa: RUF012 - the shape tqdm.auto inspects
+
+    fake = types.ModuleType("IPython")
+    fake.get_ipython = ZMQInteractiveShell  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "IPython", fake)
+    monkeypatch.setattr(sys, "stdout", io.StringIO())  # not a terminal either
+    assert Progress("auto", None).tqdm is not None  # stdout in a notebook: a bar
+    assert Progress("auto", io.StringIO()).tqdm is None  # an explicit stream: its own rule

@@ -46,6 +46,7 @@ then call :func:`register_model`. Extra config keys it needs go in ``extra_defau
 from __future__ import annotations
 
 import copy
+import importlib
 import inspect
 import math
 from collections.abc import Callable, Mapping
@@ -465,10 +466,7 @@ def _check_cnn(cfg: dict[str, Any]) -> None:
 
 def _conv_net(cfg: ModelConfig, rng: np.random.Generator, engine: str) -> Any:
     """The book's SimpleConvNet/DeepConvNet or, on the autograd engine, its nn twin."""
-    if engine == "layers":
-        from chainrule import layers as where
-    else:
-        from chainrule import nn as where
+    where = importlib.import_module("chainrule.layers" if engine == "layers" else "chainrule.nn")
     name = "SimpleConvNet" if cfg.model == "simple-cnn" else "DeepConvNet"
     cls = getattr(where, name, None)
     if cls is None:

@@ -9,6 +9,7 @@ trainer through its two hooks, ``compute_grads`` and ``evaluate_on``.
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from typing import Any
@@ -156,8 +157,13 @@ class DataParallel:
         """Loss and gradients of the global batch ``(x, t)``: this rank's shard, allreduced."""
         start, stop = shard_bounds(len(x), self.size, self.rank)
         t0 = time.perf_counter()
-        with sync_batchnorm(self._sum_copy, self.size):
-            loss, grads = loss_and_grads(model, x[start:stop], t[start:stop])
+        try:
+            with sync_batchnorm(self._sum_copy, self.size):
+                loss, grads = loss_and_grads(model, x[start:stop], t[start:stop])
+        except FloatingPointError:
+            # Non-finite scores in this shard: the other ranks are already waiting in the
+            # allreduce, so send a NaN loss there; every rank's divergence guard then stops.
+            loss, grads = math.nan, {k: np.zeros_like(p) for k, p in model.params.items()}
         t1 = time.perf_counter()
         averaged = self._average(grads, loss)
         self.compute_seconds += t1 - t0

@@ -122,10 +122,17 @@ def rephrase(f: Any, method: str, args: tuple[Any, ...], exc: BaseException) -> 
 
 def ieee(op: str, fn: Any, x: Any) -> Any:
     """``fn(x)`` with IEEE's inf/NaN where ``x`` is outside the domain, and a
-    :class:`NonFiniteWarning` naming ``op`` instead of NumPy's anonymous RuntimeWarning."""
+    :class:`NonFiniteWarning` naming ``op`` instead of NumPy's anonymous RuntimeWarning.
+    A caller's ``np.errstate`` is honoured: ``"raise"`` raises NumPy's ``FloatingPointError``,
+    all ``"ignore"`` stays quiet."""
+    mode = np.geterr()
+    modes = {mode["divide"], mode["invalid"], mode["over"]}
+    if "raise" in modes:
+        return fn(x)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         out = fn(x)
-    warn_non_finite(op, x, out)
+    if modes != {"ignore"}:
+        warn_non_finite(op, x, out)
     return out
 
 

@@ -349,20 +349,21 @@ def _conv_grads(d: Any, x: Any, W: Any, w_shape: Any, geometry: tuple) -> Any:
     xp, (fn, _, fh, fw), k = get_array_module(d), w_shape, c * w_shape[2] * w_shape[3]
     dtype = d.dtype if W is None else xp.result_type(d, W)
     dx = xp.zeros((c, h + 2 * ph, w + 2 * pw, n), dtype=dtype) if want_dx else None
-    dW = xp.zeros((fn, k), dtype=xp.result_type(d, x)) if want_dW else None
+    dW: Any = None
     img = _padded(x, (ph, pw), key="img") if want_dW else None
     for r0, r1 in _blocks(oh, k * ow * n):
         block = d[:, r0 * ow * n : r1 * ow * n]
         if want_dW:
             col = _scratch("col", (c, fh, fw, r1 - r0, ow, n), xp, x.dtype)
-            dW += block @ _windows_of(img, stride, ow, (r0, r1), col).reshape(k, -1).T
+            part = block @ _windows_of(img, stride, ow, (r0, r1), col).reshape(k, -1).T
+            dW = part if r0 == 0 else xp.add(dW, part, out=dW)  # no zeros, no second copy
         if want_dx:
             dcol = _scratch("dcol", (k, block.shape[1]), xp, dtype)
             xp.matmul(W.reshape(fn, -1).T, block, out=dcol)
             _add_windows(dcol.reshape(c, fh, fw, r1 - r0, ow, n), dx, stride, ow, (r0, r1))
     if want_dx:  # gradient on the padding belongs to no pixel: dropped (a batch-last view)
         dx = dx[:, ph : ph + h, pw : pw + w, :].transpose(3, 0, 1, 2)
-    return dx, None if dW is None else dW.reshape(w_shape)
+    return dx, dW.reshape(w_shape) if want_dW else None
 
 
 class Conv2d(Function):

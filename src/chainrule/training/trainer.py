@@ -270,13 +270,9 @@ class Trainer:
         try:
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
                 loss, grads = self.compute_grads(xb, tb)
+            fault = self.guard.check_step(loss, grads)
         except FloatingPointError as exc:  # the loss refuses non-finite scores where they enter
-            step = self.iteration + 1
-            problem = f"is not finite ({exc})"
-            raise self.guard.diverged(
-                self, "loss", problem, step=step, after_update=False
-            ) from None
-        fault = self.guard.check_step(loss, grads)
+            fault = ("loss", f"is not finite ({exc})")
         if fault is not None:
             raise self.guard.diverged(self, *fault, step=self.iteration + 1, after_update=False)
         self.optimizer.update(self._params, grads)
