@@ -33,7 +33,7 @@ def code_lines(source: str) -> tuple[set[int], ast.Module]:
                 and isinstance(body[0].value, ast.Constant)
                 and isinstance(body[0].value.value, str)
             ):
-                docstrings.update(range(body[0].lineno, body[0].end_lineno + 1))
+                docstrings.update(range(body[0].lineno, (body[0].end_lineno or body[0].lineno) + 1))
     skip = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT}
     lines: set[int] = set()
     for tok in tokenize.generate_tokens(io.StringIO(source).readline):
@@ -43,26 +43,30 @@ def code_lines(source: str) -> tuple[set[int], ast.Module]:
     return lines, tree
 
 
+def _blocks(node: ast.AST, prefix: str, rel: str, lines: set[int]) -> list[tuple[str, str, int]]:
+    """(kind, "path::qualified.name", code lines) of every class and function under node."""
+    found = []
+    for child in ast.iter_child_nodes(node):
+        if isinstance(child, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            name = f"{prefix}{child.name}"
+            kind = "class" if isinstance(child, ast.ClassDef) else "function"
+            end = child.end_lineno or child.lineno
+            count = sum(1 for n in lines if child.lineno <= n <= end)
+            found.append((kind, f"{rel}::{name}", count))
+            found += _blocks(child, name + ".", rel, lines)
+        else:
+            found += _blocks(child, prefix, rel, lines)
+    return found
+
+
 def _measure() -> tuple[dict[str, int], list[tuple[str, str, int]]]:
     files: dict[str, int] = {}
-    blocks: list[tuple[str, str, int]] = []  # (kind, "path::name", code lines)
+    blocks: list[tuple[str, str, int]] = []
     for path in sorted(SRC.rglob("*.py")):
         rel = path.relative_to(SRC).as_posix()
         lines, tree = code_lines(path.read_text(encoding="utf-8"))
         files[rel] = len(lines)
-
-        def visit(node: ast.AST, prefix: str) -> None:
-            for child in ast.iter_child_nodes(node):
-                if isinstance(child, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
-                    name = f"{prefix}{child.name}"
-                    kind = "class" if isinstance(child, ast.ClassDef) else "function"
-                    count = sum(1 for n in lines if child.lineno <= n <= child.end_lineno)
-                    blocks.append((kind, f"{rel}::{name}", count))
-                    visit(child, name + ".")
-                else:
-                    visit(child, prefix)
-
-        visit(tree, "")
+        blocks += _blocks(tree, "", rel, lines)
     return files, blocks
 
 
