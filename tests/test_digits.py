@@ -344,3 +344,24 @@ def test_predict_takes_an_mnist_format_image_as_it_is(untrained_ckpt, tmp_path, 
     np.testing.assert_array_equal(
         np.asarray(Image.open(shown))[::4, ::4], (mnist_like(digit) * 255).round()
     )
+
+
+@pytest.mark.parametrize("mode", ["L", "LA", "RGB", "RGBA", "P", "1", "I;16", "JPEG"])
+def test_predict_reads_every_kind_of_file_alike(tmp_path, mode):
+    Image = pytest.importorskip("PIL.Image", reason="predict reads images with Pillow")
+    from chainrule.cli.predict import read_image
+
+    gray = Image.fromarray(page())
+    path = tmp_path / ("page.jpg" if mode == "JPEG" else "page.png")
+    if mode == "JPEG":  # lossy: ringing around the strokes, blocks on the paper
+        gray.convert("RGB").save(path, quality=50)
+    elif mode == "1":  # a bilevel scan: thresholded, not dithered
+        gray.convert("1", dither=Image.Dither.NONE).save(path)
+    elif mode == "I;16":
+        Image.fromarray(page().astype(np.uint16) * 257).save(path)
+    else:
+        gray.convert(mode).save(path)
+    pixels = read_image(str(path))
+    assert pixels.dtype == np.uint8 and pixels.shape[:2] == (120, 90)
+    tolerance = {"JPEG": 0.03, "1": 0.01}.get(mode, 1e-9)
+    assert np.abs(mnist_like(pixels) - mnist_like(page())).mean() <= tolerance
