@@ -348,7 +348,7 @@ def _conv_grads(d: Any, x: Any, W: Any, w_shape: Any, geometry: tuple) -> Any:
     want_dx, want_dW = W is not None, x is not None
     xp, (fn, _, fh, fw), k = get_array_module(d), w_shape, c * w_shape[2] * w_shape[3]
     dtype = d.dtype if W is None else xp.result_type(d, W)
-    dx = xp.zeros((c, h + 2 * ph, w + 2 * pw, n), dtype=dtype) if want_dx else None
+    dx: Any = xp.zeros((c, h + 2 * ph, w + 2 * pw, n), dtype=dtype) if want_dx else None
     dW: Any = None
     img = _padded(x, (ph, pw), key="img") if want_dW else None
     for r0, r1 in _blocks(oh, k * ow * n):
