@@ -73,9 +73,10 @@ def test_conv_output_is_a_batch_last_view_and_the_next_layer_reads_it_without_a_
     assert_allclose(out, ref, rtol=1e-6)
 
 
-def test_conv_keeps_no_window_array_and_reuses_its_workspace(rng):
-    """Only x is saved for backward; the window blocks come from a per-thread workspace that
-    the next call reuses, and reusing it changes no result."""
+def test_conv_keeps_no_window_array_and_reuses_its_workspace(rng, monkeypatch):
+    """With KEEP_WINDOWS off only x is saved for backward; the window blocks come from a
+    per-thread workspace that the next call reuses, and reusing it changes no result."""
+    monkeypatch.setattr(conv_module, "KEEP_WINDOWS", False)
     W, b = rng.standard_normal((4, 2, 3, 3)), rng.standard_normal(4)
     layer = Convolution(W, b, pad=1)
     x1, x2 = rng.standard_normal((3, 2, 5, 5)), rng.standard_normal((3, 2, 5, 5))
@@ -96,8 +97,11 @@ def test_conv_keeps_no_window_array_and_reuses_its_workspace(rng):
     assert_allclose(layer.dW, fresh.dW, rtol=1e-12)
 
 
-def test_row_blocks_give_the_same_result_as_one_block(rng, monkeypatch):
-    """Many small row blocks (a large image) against one block of all rows."""
+@pytest.mark.parametrize("keep", [True, False])
+def test_row_blocks_give_the_same_result_as_one_block(rng, monkeypatch, keep):
+    """Many small row blocks (a large image) against one block of all rows, with the window
+    array kept (KEEP_WINDOWS, the default) or rebuilt in backward."""
+    monkeypatch.setattr(conv_module, "KEEP_WINDOWS", keep)
     x, W = rng.standard_normal((2, 3, 9, 7)), rng.standard_normal((4, 3, 3, 3))
     dout = rng.standard_normal((2, 4, 5, 3))
     results = []
@@ -112,6 +116,11 @@ def test_row_blocks_give_the_same_result_as_one_block(rng, monkeypatch):
     for got in results[:2]:
         for a, b in zip(got, results[2]):
             assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+    monkeypatch.setattr(conv_module, "KEEP_WINDOWS", not keep)  # the other mode: the same
+    op = Conv2d(stride=(2, 2), pad=(1, 0))
+    other = (op.forward(x, W), *op.backward(dout))
+    for a, b in zip(other, results[2]):
+        assert_allclose(a, b, rtol=1e-12, atol=1e-12)
 
 
 def test_need_dx_false_skips_dx(rng):

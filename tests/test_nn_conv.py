@@ -8,7 +8,6 @@ batch statistics, and real MNIST for a short training run.
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -25,8 +24,6 @@ from chainrule.training import Trainer
 
 sys.path.insert(0, str(Path(__file__).parent))
 import fake_cupy
-
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 def f64(rng: np.random.Generator, *shape: int) -> np.ndarray:
@@ -512,15 +509,9 @@ def test_on_a_device_the_modules_compute_what_they_compute_on_the_cpu(rng, kind)
 
 
 def load_mnist_or_skip():
-    from chainrule.datasets import DatasetError, load_mnist
+    from mnist_data import load_real_mnist  # $CHAINRULE_DATA, then ../shared/data; or skip
 
-    roots = [os.environ.get("CHAINRULE_DATA"), str(SHARED_DATA)]
-    for root in filter(None, roots):
-        try:
-            return load_mnist(flatten=True, data_dir=root, download=False)
-        except DatasetError:
-            continue
-    pytest.skip(f"MNIST files not found in $CHAINRULE_DATA or {SHARED_DATA}")
+    return load_real_mnist(flatten=True)
 
 
 @pytest.mark.slow

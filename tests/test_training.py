@@ -9,10 +9,8 @@ from __future__ import annotations
 import io
 import json
 import math
-import os
 import re
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -630,22 +628,12 @@ def test_plot_without_matplotlib_says_what_to_install(tmp_path, monkeypatch):
 # --------------------------------------------------------------------------------------------
 
 
-def real_data_dir() -> Path | None:
-    for candidate in (
-        os.environ.get("CHAINRULE_DATA"),
-        Path(__file__).resolve().parents[2] / "shared" / "data",
-    ):
-        if candidate and (Path(candidate) / "mnist" / "t10k-labels-idx1-ubyte.gz").is_file():
-            return Path(candidate)
-    return None
-
-
 @pytest.mark.slow
 def test_two_layer_net_on_real_mnist_one_epoch():
-    root = real_data_dir()
-    if root is None:
-        pytest.skip("real MNIST not found in $CHAINRULE_DATA or ../shared/data")
     from chainrule.datasets import load_mnist
+    from mnist_data import real_data_root  # $CHAINRULE_DATA, then ../shared/data; or skip
+
+    root = real_data_root("mnist")
 
     (x, t), (xt, tt) = load_mnist(data_dir=root, download=False)
     config = model_config("two-layer")

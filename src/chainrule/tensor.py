@@ -107,6 +107,8 @@ class Tensor:
     def __repr__(self) -> str:
         body = np.array2string(to_numpy(self.data), prefix="Tensor(").replace("\n", "\n ")
         extra = "" if self.name is None else f", name={self.name!r}"
+        if self.grad is not None:  # the gradient backward() left here, shown like the value
+            extra += f", grad={np.array2string(to_numpy(_raw(self.grad)), prefix='  ')}"
         if self.creator is not None:
             extra += f", creator={type(self.creator).__name__}"
         return f"Tensor({body}{extra})"

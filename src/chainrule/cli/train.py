@@ -8,8 +8,11 @@ defaults of ``--hidden`` and ``--lr`` come from the library's registries
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -199,20 +202,71 @@ def add_parser(sub: Any) -> None:
     _add_model_flags(train)
     _add_optimization_flags(train)
     _add_file_flags(train)
+    train.add_argument(
+        "--distributed",
+        action="store_true",
+        help="data-parallel over MPI (implied when launched by mpiexec/srun with more than one "
+        "process): --batch-size is the global batch, split evenly among the processes; rank 0 "
+        "prints and writes the files (needs: pip install 'chainrule[distributed]')",
+    )
     train.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from chainrule.backend import blas_threads
 
-    with blas_threads(args.threads) as limited:
+    parallel = _data_parallel(args)
+    with blas_threads(args.threads) as limited, _root_prints(parallel):
         if not limited:
             print(
                 f"chainrule train: note: cannot set BLAS threads to {args.threads} without "
                 "threadpoolctl (pip install threadpoolctl, or set OPENBLAS_NUM_THREADS)",
                 file=sys.stderr,
             )
-        return _train(args)
+        if parallel is None:
+            return _train(args, None)
+        try:
+            return _train(args, parallel)
+        except Exception as exc:  # one rank alone failing must not leave the others waiting
+            user = isinstance(exc, UserError)
+            what = "error" if user else f"internal error: {type(exc).__name__}"
+            print(
+                f"chainrule train: {what} (rank {parallel.rank} of {parallel.size}; aborting "
+                f"the job): {' '.join(str(exc).split())}",
+                file=sys.stderr,
+                flush=True,
+            )
+            parallel.comm.Abort(2 if user else 1)
+            raise  # not reached: Abort ends the process
+
+
+def _data_parallel(args: argparse.Namespace) -> Any:
+    """A DataParallel when launched by MPI with several processes or with --distributed."""
+    from chainrule.distributed import DataParallel, DistributedError, launched_size
+
+    if not args.distributed and launched_size() == 1:
+        return None
+    try:
+        parallel = DataParallel()
+    except DistributedError as exc:
+        raise UserError(str(exc)) from None
+    batch = args.batch_size or 100
+    if args.resume is None and batch % parallel.size:
+        raise UserError(
+            f"--batch-size {batch} does not divide among {parallel.size} processes: pass a "
+            f"multiple of {parallel.size} (each process gets batch size / {parallel.size} rows)"
+        )
+    return parallel
+
+
+@contextlib.contextmanager
+def _root_prints(parallel: Any) -> Iterator[None]:
+    """Only rank 0 prints to stdout (progress, header, results); errors still go to stderr."""
+    if parallel is None or parallel.is_root:
+        yield
+        return
+    with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
+        yield
 
 
 def _diagnostics_recorder(args: argparse.Namespace) -> Any:
@@ -271,7 +325,7 @@ def _write_outputs(trainer: Any, args: argparse.Namespace, diagnostics: Any) -> 
     return []
 
 
-def _train(args: argparse.Namespace) -> int:
+def _train(args: argparse.Namespace, parallel: Any) -> int:
     from chainrule.cli.train_report import print_files, print_header, print_results
     from chainrule.cli.train_setup import new_trainer, resume_trainer
 
@@ -287,6 +341,18 @@ def _train(args: argparse.Namespace) -> int:
         trainer = resume_trainer(args, progress)
     else:
         trainer = new_trainer(args, progress)
+    if parallel is not None:
+        from chainrule.distributed import DistributedError
+
+        try:
+            parallel.attach(trainer)
+        except DistributedError as exc:
+            raise UserError(str(exc)) from None
+        if not parallel.is_root:  # rank 0 alone writes the outputs
+            args.history = args.plot = None
+            diagnostics = None
+        share = trainer.batch_size // parallel.size
+        print(f"data-parallel: {parallel.size} processes, {share} samples each per step")
     if diagnostics is not None:
         trainer.on_step = diagnostics.on_step
     print_header(trainer, args.resume)

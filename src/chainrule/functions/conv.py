@@ -39,6 +39,13 @@ from chainrule.tensor import Tensor
 
 Pair = tuple[int, int]  # (for height, for width)
 
+#: Keep each convolution's window array (``col``) from forward to backward: the faster
+#: backward, at ``FH*FW`` times the input's memory per layer (110 MB for the book's
+#: DeepConvNet). ``False``: build it again in backward, a block of output rows at a time, and
+#: keep only ``x`` (DeepConvNet's peak training memory 4.7x -> 1.2x its parameters, gradients,
+#: optimizer state and activations; about 15-25% slower). See docs/im2col.md.
+KEEP_WINDOWS = True
+
 # --------------------------------------------------------------------------- argument checks
 
 
@@ -130,13 +137,6 @@ def _scratch(key: str, shape: tuple[int, ...], xp: Any, dtype: Any) -> Any:
     return flat[:n].reshape(shape)
 
 
-def _temporary(key: str, a: Any, dtype: Any) -> Any:
-    """A workspace array (see :func:`_scratch`) shaped and laid out in memory like ``a``."""
-    order = sorted(range(a.ndim), key=lambda i: -abs(a.strides[i]))
-    flat = _scratch(key, tuple(a.shape[i] for i in order), get_array_module(a), dtype)
-    return flat.transpose(*np.argsort(order))
-
-
 def _padded(x: Any, pad: Pair, fill: Any = 0, key: str | None = None) -> Any:
     """``x`` (N, C, H, W) as a batch-last padded image (C, H + 2*ph, W + 2*pw, N): at most one
     copy (none when ``x`` is batch-last in memory and unpadded). ``key``: in the workspace."""
@@ -203,12 +203,8 @@ def _tiles(x: Any, kh: int, kw: int, out_hw: Pair) -> list[Any]:
     """Non-overlapping ``kh x kw`` windows (stride = window, no padding) as ``kh*kw`` strided
     views ``x[:, :, i::kh, j::kw]``, each (N, C, OH, OW): view ``(i, j)`` holds entry ``(i, j)``
     of every window. Pooling over them is ``kh*kw - 1`` elementwise ops, no copy of ``x``."""
-    oh, ow = out_hw
-    return [
-        x[:, :, i : i + kh * (oh - 1) + 1 : kh, j : j + kw * (ow - 1) + 1 : kw]
-        for i in range(kh)
-        for j in range(kw)
-    ]
+    return [x[:, :, rs, cs] for i in range(kh) for j in range(kw) for rs, cs in
+            [_spans(i, j, (kh, kw), out_hw)]]  # fmt: skip
 
 
 def _geometry(op: str, x_shape: tuple[int, ...], kh: int, kw: int, stride: Any, pad: Any,
@@ -326,8 +322,11 @@ def _blocks(oh: int, per_row: int) -> list[Pair]:
     return [(r, min(oh, r + step)) for r in range(0, oh, step)]
 
 
-def _conv_forward(x: Any, W: Any, stride: Pair, pad: Pair, out_hw: Pair) -> Any:
-    """``W2 @ im2col(x)`` (FN, OH*OW*N), ``W2 = W.reshape(FN, -1)``, one row block at a time."""
+def _conv_forward(x: Any, W: Any, stride: Pair, pad: Pair, out_hw: Pair, col: Any = None) -> Any:
+    """``W2 @ im2col(x)`` (FN, OH*OW*N), ``W2 = W.reshape(FN, -1)``: ``col`` when given, else
+    one row block of windows at a time."""
+    if col is not None:
+        return W.reshape(W.shape[0], -1) @ col
     xp, (fn, c, fh, fw), (oh, ow), n = get_array_module(x, W), W.shape, out_hw, x.shape[0]
     img, W2 = _padded(x, pad, key="img"), W.reshape(fn, -1)
     out = xp.empty((fn, oh * ow * n), dtype=xp.result_type(x, W))
@@ -435,7 +434,9 @@ class Conv2d(Function):
         _, _, out_hw = _geometry(
             op, x.shape, fh, fw, self.stride, self.pad, kernel_desc=desc, exact=self.exact
         )
-        out = _conv_forward(x, W, self.stride, self.pad, out_hw)
+        geo = (self.stride, self.pad, out_hw)  # KEEP_WINDOWS: one im2col, kept for dW
+        self.col = _im2col_cols(x, fh, fw, *geo).reshape(c * fh * fw, -1) if KEEP_WINDOWS else None
+        out = _conv_forward(x, W, *geo, self.col)
         if b is not None:
             out += b.reshape(fn, 1)  # in place: the product is a fresh array
         self.x, self.W, self.has_bias, self.out_hw = x, W, b is not None, out_hw
@@ -448,7 +449,10 @@ class Conv2d(Function):
         _check_dout("conv2d", dout, (n, fn, *self.out_hw))
         d = _as_matrix(dout)
         W = self.W if self.wants_grad(0) else None  # the images of a first layer: no dx
-        dx, dW = _conv_grads(d, self.x, W, self.W.shape, self.geometry)
+        keep = self.col is not None
+        dx, dW = _conv_grads(d, None if keep else self.x, W, self.W.shape, self.geometry)
+        if keep:
+            dW = (d @ self.col.T).reshape(self.W.shape)  # BLAS reads col.T in place
         return (dx, dW, d.sum(axis=1)) if self.has_bias else (dx, dW)
 
     def backward_on_graph(self, dout: Tensor) -> tuple[Any, ...]:
@@ -673,7 +677,7 @@ class MaxPool2d(_Pool2d):
         dx_tiles = self._tiles(dx)
         for x_tile, dx_tile in zip(self._tiles(self.x), dx_tiles):
             xp.equal(x_tile, self.out, out=dx_tile)
-        count = _temporary("count", self.out, dtype)  # laid out as out (and dx)
+        count = xp.empty_like(self.out, dtype=dtype)  # laid out as out (and dx)
         count[...] = dx_tiles[0]
         for dx_tile in dx_tiles[1:]:
             count += dx_tile

@@ -269,7 +269,7 @@ class Trainer:
             )
         try:
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                loss, grads = loss_and_grads(self.model, xb, tb)
+                loss, grads = self.compute_grads(xb, tb)
             fault = self.guard.check_step(loss, grads)
         except FloatingPointError as exc:  # the loss refuses non-finite scores where they enter
             fault = ("loss", f"is not finite ({exc})")
@@ -288,6 +288,17 @@ class Trainer:
             raise self.guard.diverged(self, "loss", exploded, step=step, after_update=True)
         return grads
 
+    # ---- the two hooks a data-parallel run replaces (see chainrule.distributed)
+
+    def compute_grads(self, x: Any, t: Any) -> tuple[float, dict[str, Any]]:
+        """Loss and gradients of the model on the batch ``(x, t)`` (one forward + backward)."""
+        return loss_and_grads(self.model, x, t)
+
+    def evaluate_on(self, x: Any, t: Any) -> tuple[float, float]:
+        """Mean cross-entropy and accuracy of the model on ``(x, t)`` (inference mode)."""
+        # BLAS threads: fit's count holds (threads=None)
+        return evaluate(self.model, x, t, batch_size=self.eval_batch_size, threads=None)
+
     def _due_for_evaluation(self) -> bool:
         if self.iteration == self.total_iterations:
             return True
@@ -298,13 +309,8 @@ class Trainer:
     def _evaluate_and_record(self) -> dict[str, Any]:
         self._check_params()
         t0 = time.perf_counter()
-        size = self.eval_batch_size  # BLAS threads: fit's count holds (threads=None)
-        train_loss, train_acc = evaluate(
-            self.model, self.x_eval, self.t_eval, batch_size=size, threads=None
-        )
-        test_loss, test_acc = evaluate(
-            self.model, self.x_test, self.t_test, batch_size=size, threads=None
-        )
+        train_loss, train_acc = self.evaluate_on(self.x_eval, self.t_eval)
+        test_loss, test_acc = self.evaluate_on(self.x_test, self.t_test)
         self.eval_seconds += time.perf_counter() - t0
         if not (math.isfinite(train_loss) and math.isfinite(test_loss)):
             problem = "overflowed in the evaluation after this step"
