@@ -408,6 +408,7 @@ class Conv2d(Function):
     """
 
     differentiable_backward = True
+    col: Any  # the im2col windows forward keeps for dW (KEEP_WINDOWS), else None
 
     def __init__(self, stride: Any = 1, pad: Any = 0, *, exact: bool = True):
         self.stride = _pair("conv2d", "stride", stride, 1)
