@@ -22,7 +22,7 @@ from chainrule.serialization import load_checkpoint, save_checkpoint
 from chainrule.training import snapshot
 from chainrule.training.batching import BatchSampler
 from chainrule.training.evaluation import evaluate, model_device
-from chainrule.training.guard import DivergenceGuard, check_data
+from chainrule.training.guard import DivergenceGuard, check_data, update_unchecked
 from chainrule.training.history import append_record, format_record, new_history
 from chainrule.training.lock import CheckpointLock
 from chainrule.training.progress import Progress
@@ -275,7 +275,7 @@ class Trainer:
             fault = ("loss", f"is not finite ({exc})")
         if fault is not None:
             raise self.guard.diverged(self, *fault, step=self.iteration + 1, after_update=False)
-        self.optimizer.update(self._params, grads)
+        update_unchecked(self.optimizer, self._params, grads)
         self.iteration += 1
         self.sampler.advance()
         self._batch_loss_sum += loss
