@@ -193,7 +193,7 @@ class ModelConfig(dict):
         raise TypeError("ModelConfig is frozen: make a new one with cfg.replace(...)")
 
     __setitem__ = __delitem__ = __setattr__ = __delattr__ = _frozen
-    clear = pop = popitem = setdefault = update = __ior__ = _frozen  # type: ignore[assignment]
+    clear = pop = popitem = setdefault = update = __ior__ = _frozen
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (_from_dict, (self.to_dict(),))
