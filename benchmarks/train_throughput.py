@@ -464,6 +464,7 @@ def build_row(
         net, how = build_layers_net(spec.sizes, weights, np.float32)
         move_arrays(net, device)
         opt = SGD(spec.lr)
+        opt.check_finite = False  # like PyTorch's loop (the Trainer's guard makes this check)
 
         def step(xb: Any, tb: Any) -> Any:
             grads = net.gradient(xb, tb)
@@ -476,6 +477,7 @@ def build_row(
         model = AutogradMLP(weights, np.float32)
         move_arrays(model.params, device)  # the Parameters the model's modules hold
         opt = SGD(spec.lr, params=model.params)
+        opt.check_finite = False  # like PyTorch's loop (the Trainer's guard makes this check)
 
         def step(xb: Any, tb: Any) -> Any:
             opt.zero_grad()  # first: last step's gradients are not kept through this forward

@@ -642,3 +642,20 @@ def test_two_layer_net_on_real_mnist_one_epoch():
     )
     history = trainer.fit()
     assert history["test_acc"][-1] > 0.9
+
+
+def test_the_optimizer_skips_its_own_nan_check_inside_fit_only(data):
+    # The guard checks every gradient before the update; the optimizer's own check would read
+    # each gradient a second time. It is off during the update and back on afterwards.
+    optimizer = SGD(lr=0.1)
+    seen: list[bool] = []
+    update = optimizer.update
+
+    def spy(params, grads):
+        seen.append(optimizer.check_finite)
+        update(params, grads)
+
+    optimizer.update = spy
+    make_trainer(data, optimizer=optimizer, iterations=3).fit()
+    assert seen == [False, False, False]
+    assert optimizer.check_finite is True

@@ -428,7 +428,7 @@ class _Builder:
         created below it are named after their op. The checker has bounded the depth.
         """
         if isinstance(node, ast.Constant):
-            return float(node.value)
+            return float(node.value)  # type: ignore[arg-type]  # the checker allows numbers only
         if isinstance(node, ast.Name):
             return scope[node.id]
         if isinstance(node, ast.UnaryOp):
@@ -450,7 +450,7 @@ class _Builder:
         if isinstance(node, ast.Call):
             assert isinstance(node.func, ast.Name)
             args = [self.eval(a, scope) for a in node.args]
-            fn = (_UNARY_FUNCS if len(args) == 1 else _BINARY_FUNCS)[node.func.id]
+            fn = (_UNARY_FUNCS if len(args) == 1 else _BINARY_FUNCS)[node.func.id]  # type: ignore[assignment]
             if (
                 len(args) == 1
                 and node.func.id in ("max", "min")

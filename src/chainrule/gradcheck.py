@@ -409,7 +409,7 @@ def check_double_backward(
     arrays = {f"x{i}": x for i, x in enumerate(inputs) if floating[i]}
 
     def first_order(create_graph: bool) -> tuple[list[Any], list[Any]]:
-        ts = [Tensor(x) if ok else x for x, ok in zip(inputs, floating)]
+        ts: list[Any] = [Tensor(x) if ok else x for x, ok in zip(inputs, floating)]
         y = fn(*ts)
         y.backward(dout, create_graph=create_graph)
         return ts, [t.grad if ok else None for t, ok in zip(ts, floating)]

@@ -227,7 +227,7 @@ def _c_contiguous(array: np.ndarray) -> np.ndarray:
 def _array_sha256(array: np.ndarray) -> str:
     """SHA-256 of the C-order bytes of ``array`` (no copy when it is already C-contiguous)."""
     flat = _c_contiguous(array).reshape(-1)
-    return hashlib.sha256(flat.view(np.uint8)).hexdigest()
+    return hashlib.sha256(flat.view(np.uint8)).hexdigest()  # type: ignore[arg-type]  # a buffer
 
 
 def _prepare_arrays(
@@ -352,7 +352,7 @@ def _check_manifest(manifest: Any, fail: _Fail) -> list[dict[str, Any]]:
         fail("manifest.json is not a JSON object")
     if manifest.get("format") != FORMAT_NAME:
         fail(f"manifest format is {manifest.get('format')!r}, expected {FORMAT_NAME!r}")
-    version = manifest.get("version")
+    version: Any = manifest.get("version")
     if not _is_int(version) or version < 1:
         fail(f"manifest has an invalid version {version!r}")
     if version > FORMAT_VERSION:
@@ -521,7 +521,7 @@ def _read_npy(
         view = array.reshape(-1).view(np.uint8)
         got = 0
         while got < nbytes:
-            n = fh.readinto(view[got:])
+            n = fh.readinto(view[got:])  # type: ignore[attr-defined]  # a ZipExtFile
             if not n:
                 fail(f"{where} is truncated")
             got += n

@@ -139,6 +139,19 @@ def at_most(parse: Callable[[str], Any], limit: float) -> Callable[[str], Any]:
     return check
 
 
+def auto_or(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """``"auto"`` as it is, anything else through ``parse``.
+
+    >>> auto_or(positive_int)("auto"), auto_or(positive_int)("2")
+    ('auto', 2)
+    """
+
+    def check(text: str) -> Any:
+        return "auto" if text.strip().lower() == "auto" else parse(text)
+
+    return check
+
+
 def at_most_each(parse: Callable[[str], list[Any]], limit: int) -> Callable[[str], list[Any]]:
     """``parse`` a list, then refuse any item above ``limit``.
 

@@ -184,10 +184,11 @@ def _add_file_flags(train: Any) -> None:
     )
     data.add_argument(
         "--threads",
-        type=types.at_most(types.positive_int, MAX_THREADS),
-        default=1,
-        metavar="N",
-        help="BLAS threads (default 1: faster for these small matrices; needs threadpoolctl)",
+        type=types.auto_or(types.at_most(types.positive_int, MAX_THREADS)),
+        default="auto",
+        metavar="N|auto",
+        help="BLAS threads (default auto: 1 for the small products of these nets, more cores "
+        "only for big ones; see chainrule.training.threads; needs threadpoolctl)",
     )
     add_device_flag(data)
 
@@ -216,8 +217,11 @@ def run(args: argparse.Namespace) -> int:
     from chainrule.backend import blas_threads
 
     parallel = _data_parallel(args)
-    with blas_threads(args.threads) as limited, _root_prints(parallel):
-        if not limited:
+    # An explicit count holds for the whole command; "auto" is the Trainer's choice (it limits
+    # BLAS itself during training and evaluation, and the header says what it chose).
+    explicit = None if args.threads == "auto" else args.threads
+    with blas_threads(explicit) as limited, _root_prints(parallel):
+        if explicit is not None and not limited:
             print(
                 f"chainrule train: note: cannot set BLAS threads to {args.threads} without "
                 "threadpoolctl (pip install threadpoolctl, or set OPENBLAS_NUM_THREADS)",
@@ -352,7 +356,8 @@ def _train(args: argparse.Namespace, parallel: Any) -> int:
             args.history = args.plot = None
             diagnostics = None
         share = trainer.batch_size // parallel.size
-        print(f"data-parallel: {parallel.size} processes, {share} samples each per step")
+        noun = "process" if parallel.size == 1 else "processes"
+        print(f"data-parallel: {parallel.size} {noun}, {share} samples each per step")
     if diagnostics is not None:
         trainer.on_step = diagnostics.on_step
     print_header(trainer, args.resume)

@@ -38,6 +38,7 @@ def print_header(trainer: Any, resumed_from: str | None) -> None:
         f"run        {total} iterations = {total / per:.4g} epochs of {per} batches of "
         f"{trainer.batch_size}, seed {trainer.seed}"
     )
+    print(f"threads    {trainer.threads_note}")
     if resumed_from is not None:
         print(f"resume     from {resumed_from} at iteration {trainer.iteration}")
     print(flush=True)

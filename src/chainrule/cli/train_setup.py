@@ -102,6 +102,7 @@ def new_trainer(args: argparse.Namespace, progress: str) -> Any:
             tt,
             batch_size=args.batch_size or 100,
             seed=seed,
+            threads=args.threads,
             schedule=schedule,
             eval_subset=DEFAULT_EVAL_SUBSET if args.eval_subset is None else args.eval_subset,
             progress=progress,
@@ -196,7 +197,16 @@ def resume_trainer(args: argparse.Namespace, progress: str) -> Any:
     (x, t), (xt, tt) = load_data(dataset, args.data_dir, meta["model"]["dtype"])
     try:
         return Trainer.from_checkpoint(
-            args.resume, x, t, xt, tt, progress=progress, checkpoint=args.save, **run_length(args)
+            args.resume,
+            x,
+            t,
+            xt,
+            tt,
+            progress=progress,
+            checkpoint=args.save,
+            # the checkpoint's thread count keeps the resume bit-identical unless one is given
+            **({} if args.threads == "auto" else {"threads": args.threads}),
+            **run_length(args),
         )
     except (CheckpointError, ValueError) as exc:
         raise UserError(first_line(exc)) from None

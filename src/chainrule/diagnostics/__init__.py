@@ -129,7 +129,7 @@ def _norm(a: Any) -> float:
     return float(np.linalg.norm(to_numpy(a)))  # on the host: a GPU array is copied over
 
 
-_QUIET = {"over": "ignore", "invalid": "ignore", "divide": "ignore"}
+_QUIET: dict[str, Any] = {"over": "ignore", "invalid": "ignore", "divide": "ignore"}
 
 
 class Diagnostics:

@@ -116,7 +116,7 @@ def rephrase(f: Any, method: str, args: tuple[Any, ...], exc: BaseException) -> 
         message = f"{label}: {exc} — given {what}s {given}"
     kind = next((k for k in (IndexError, ValueError, TypeError) if isinstance(exc, k)), TypeError)
     new = kind(message)
-    new.chainrule_named = True  # type: ignore[attr-defined]
+    new.chainrule_named = True  # type: ignore[union-attr]
     return new
 
 

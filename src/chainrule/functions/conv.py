@@ -347,7 +347,7 @@ def _conv_grads(d: Any, x: Any, W: Any, w_shape: Any, geometry: tuple) -> Any:
     want_dx, want_dW = W is not None, x is not None
     xp, (fn, _, fh, fw), k = get_array_module(d), w_shape, c * w_shape[2] * w_shape[3]
     dtype = d.dtype if W is None else xp.result_type(d, W)
-    dx = xp.zeros((c, h + 2 * ph, w + 2 * pw, n), dtype=dtype) if want_dx else None
+    dx: Any = xp.zeros((c, h + 2 * ph, w + 2 * pw, n), dtype=dtype) if want_dx else None
     dW: Any = None
     img = _padded(x, (ph, pw), key="img") if want_dW else None
     for r0, r1 in _blocks(oh, k * ow * n):
@@ -408,6 +408,7 @@ class Conv2d(Function):
     """
 
     differentiable_backward = True
+    col: Any  # the im2col windows forward keeps for dW (KEEP_WINDOWS), else None
 
     def __init__(self, stride: Any = 1, pad: Any = 0, *, exact: bool = True):
         self.stride = _pair("conv2d", "stride", stride, 1)

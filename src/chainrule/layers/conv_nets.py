@@ -67,7 +67,7 @@ def _input_dim(owner: str, input_dim: Any) -> tuple[int, int, int]:
     return c, h, w
 
 
-def _conv_shape(owner: str, name: str, shape: tuple[int, int, int], p: dict) -> tuple[int, ...]:
+def _conv_shape(owner: str, name: str, shape: tuple[int, ...], p: dict) -> tuple[int, ...]:
     """(FN, OH, OW) after a convolution with parameters ``p`` on ``shape`` (C, H, W)."""
     _, h, w = shape
     try:

@@ -54,7 +54,7 @@ class _BookTwin(Module):
     _book_keys: dict[str, int]
 
     # The book's input handling, shared: (N, C, H, W), (N, C*H*W), or (N, H, W) for C = 1.
-    _images = _ConvNetBase._images
+    _images: Any = _ConvNetBase._images
 
     def _add(self, name: str, module: Module, key: int | None = None) -> None:
         setattr(self, name, module)

@@ -62,6 +62,10 @@ class Module:
 
     training: bool
     engine = "autograd"
+    # Set in __init__ through object.__setattr__ (this class's __setattr__ needs them first).
+    _parameters: dict[str, Parameter]
+    _modules: dict[str, Module]
+    _buffers: dict[str, Any]
 
     def __init__(self) -> None:
         object.__setattr__(self, "_parameters", {})
@@ -70,7 +74,10 @@ class Module:
         object.__setattr__(self, "training", True)
 
     def __setattr__(self, name: str, value: Any) -> None:
-        registries = self.__dict__.get("_parameters"), self.__dict__.get("_modules")
+        registries: tuple[Any, Any] = (
+            self.__dict__.get("_parameters"),
+            self.__dict__.get("_modules"),
+        )
         if registries[0] is None:
             raise RuntimeError(
                 f"{type(self).__name__}: call super().__init__() before assigning attributes"
@@ -231,7 +238,7 @@ class Module:
         ``ValueError`` names the keys (and both shapes).
         """
         me = type(self).__name__
-        targets = dict(self.named_parameters())
+        targets: dict[str, Any] = dict(self.named_parameters())
         targets = {name: p.data for name, p in targets.items()}
         targets.update(self.named_buffers())
         missing = [k for k in targets if k not in state]

@@ -182,3 +182,16 @@ class DivergenceGuard:
             culprit=culprit,
             checkpoint=trainer.last_checkpoint,
         )
+
+
+def update_unchecked(optimizer: Any, params: dict[str, Any], grads: dict[str, Any]) -> None:
+    """``optimizer.update(params, grads)`` without the optimizer's own NaN/inf check of the
+    gradients: :meth:`DivergenceGuard.check_step` has just made it (one pass, not two)."""
+    checked = getattr(optimizer, "check_finite", False)
+    if checked:
+        optimizer.check_finite = False
+    try:
+        optimizer.update(params, grads)
+    finally:
+        if checked:
+            optimizer.check_finite = checked

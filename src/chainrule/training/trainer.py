@@ -17,12 +17,13 @@ from typing import IO, Any
 import numpy as np
 
 from chainrule.backend import blas_threads, get_array_module, to_device
+from chainrule.models import config_of
 from chainrule.optim.schedules import Schedule, make_schedule
 from chainrule.serialization import load_checkpoint, save_checkpoint
 from chainrule.training import snapshot
 from chainrule.training.batching import BatchSampler
 from chainrule.training.evaluation import evaluate, model_device
-from chainrule.training.guard import DivergenceGuard, check_data
+from chainrule.training.guard import DivergenceGuard, check_data, update_unchecked
 from chainrule.training.history import append_record, format_record, new_history
 from chainrule.training.lock import CheckpointLock
 from chainrule.training.progress import Progress
@@ -152,7 +153,7 @@ class Trainer:
         self._progress = Progress(progress, stream)
         self.checkpoint = Path(checkpoint) if checkpoint is not None else None
         self.on_epoch, self.on_step = on_epoch, on_step
-        self.model_config = dict(model_config) if model_config is not None else None
+        self.model_config = dict(model_config or config_of(model) or {}) or None
         self.dataset = dataset
         self.meta = dict(meta or {})
         self.guard = DivergenceGuard()
@@ -275,7 +276,7 @@ class Trainer:
             fault = ("loss", f"is not finite ({exc})")
         if fault is not None:
             raise self.guard.diverged(self, *fault, step=self.iteration + 1, after_update=False)
-        self.optimizer.update(self._params, grads)
+        update_unchecked(self.optimizer, self._params, grads)
         self.iteration += 1
         self.sampler.advance()
         self._batch_loss_sum += loss

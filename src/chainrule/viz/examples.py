@@ -71,7 +71,7 @@ def two_layer_graph(
     ps = {k: Tensor(np.asarray(v, dtype=np.float64), name=k) for k, v in params.items()}
     a1 = Linear(name="Affine1")(xt, ps["W1"], ps["b1"])
     relu = Relu()
-    relu.name = "Relu1"  # the book's layer name, shown on the box
+    relu.name = "Relu1"  # type: ignore[attr-defined]  # the book's layer name, on the box
     z1 = relu(a1)
     a2 = Linear(name="Affine2")(z1, ps["W2"], ps["b2"])
     loss = SoftmaxWithLoss()(a2, tt)
