@@ -153,3 +153,18 @@ def test_download_stops_at_once_when_offline(tinies, tmp_path, capsys, monkeypat
 def test_to_goes_with_download_only(tinies, capsys):
     code, _, err = run(capsys, "verify", "--to", "x")
     assert code == 2 and "--to goes with 'download' only" in err
+
+
+def test_train_offline_says_so_in_one_line_after_one_try(tinies, capsys, monkeypatch):
+    calls = []
+
+    def offline(url, out):
+        calls.append(url)
+        raise urllib.error.URLError(socket.gaierror(-2, "Name or service not known"))
+
+    monkeypatch.setattr(mnist_module, "_download", offline)
+    assert main(["train", "--iterations", "1"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(calls) == 1
+    assert err[-1].startswith("chainrule train: error: Tiny mnist: 4 of 4 files not found")
+    assert "no network" in err[-1] and "CHAINRULE_OFFLINE=1" in err[-1]

@@ -281,3 +281,87 @@ def test_predict_command_on_a_png_with_show(mnist_net, tmp_path, capsys):
     np.testing.assert_array_equal(seen[::4, ::4], expected)
     assert main(["predict", str(ckpt), str(png), "--raw", "--no-invert-detect"]) == 0
     assert "prediction: 7" not in capsys.readouterr().out  # unprepared, it is not a 7
+
+
+# --------------------------------------------------------------------------------------------
+# predict's flags (an untrained network: only the image it is shown matters here)
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def untrained_ckpt(tmp_path):
+    from chainrule.models import build_model, model_config
+    from chainrule.serialization import save_checkpoint
+
+    config = model_config("two-layer")
+    net = build_model(config, rng=0)
+    path = tmp_path / "untrained.ckpt"
+    arrays = {f"model/{name}": value for name, value in net.params.items()}
+    save_checkpoint(path, arrays, {"model": config.to_dict(), "dataset": "mnist"})
+    return path
+
+
+@pytest.mark.parametrize(
+    ("flags", "kwargs"),
+    [
+        ([], {}),
+        (["--no-center"], {"center": False}),
+        (["--no-crop"], {"crop": False}),
+        (["--no-clean"], {"clean": False}),
+        (["--no-invert-detect"], {"invert": False}),
+        (["--invert"], {"invert": True}),
+    ],
+)
+def test_predict_shows_what_mnist_like_makes(untrained_ckpt, tmp_path, capsys, flags, kwargs):
+    Image = pytest.importorskip("PIL.Image", reason="predict reads images with Pillow")
+    from chainrule.cli import main
+
+    rgb = np.dstack([page(), page(), np.full((120, 90), 200, np.uint8)])  # a bluish page
+    png, shown = tmp_path / "page.png", tmp_path / "shown.png"
+    Image.fromarray(rgb).save(png)
+    assert main(["predict", str(untrained_ckpt), str(png), "--show", str(shown), *flags]) == 0
+    out, err = capsys.readouterr()
+    assert "(90x120 RGB; " in out
+    detected = "invert" not in kwargs  # inverted on its own: said on stderr
+    assert ("note: dark ink on a light background" in err) == detected
+    seen = np.asarray(Image.open(shown))[::4, ::4]
+    np.testing.assert_array_equal(seen, (mnist_like(rgb, **kwargs) * 255).round())
+
+
+def test_predict_takes_an_mnist_format_image_as_it_is(untrained_ckpt, tmp_path, capsys):
+    Image = pytest.importorskip("PIL.Image", reason="predict reads images with Pillow")
+    from chainrule.cli import main
+
+    digit = np.zeros((28, 28), np.uint8)
+    digit[2:9, 3:20] = 255  # off-centre on purpose: kept where it is
+    png, shown = tmp_path / "digit.png", tmp_path / "shown.png"
+    Image.fromarray(digit).save(png)
+    assert main(["predict", str(untrained_ckpt), str(png), "--show", str(shown)]) == 0
+    assert "already in the model's format" in capsys.readouterr().out
+    np.testing.assert_array_equal(np.asarray(Image.open(shown))[::4, ::4], digit)
+    assert main(["predict", str(untrained_ckpt), str(png), "--show", str(shown), "--prepare"]) == 0
+    assert "fitted 20x20, centred by mass" in capsys.readouterr().out
+    np.testing.assert_array_equal(
+        np.asarray(Image.open(shown))[::4, ::4], (mnist_like(digit) * 255).round()
+    )
+
+
+@pytest.mark.parametrize("mode", ["L", "LA", "RGB", "RGBA", "P", "1", "I;16", "JPEG"])
+def test_predict_reads_every_kind_of_file_alike(tmp_path, mode):
+    Image = pytest.importorskip("PIL.Image", reason="predict reads images with Pillow")
+    from chainrule.cli.predict import read_image
+
+    gray = Image.fromarray(page())
+    path = tmp_path / ("page.jpg" if mode == "JPEG" else "page.png")
+    if mode == "JPEG":  # lossy: ringing around the strokes, blocks on the paper
+        gray.convert("RGB").save(path, quality=50)
+    elif mode == "1":  # a bilevel scan: thresholded, not dithered
+        gray.convert("1", dither=Image.Dither.NONE).save(path)
+    elif mode == "I;16":
+        Image.fromarray(page().astype(np.uint16) * 257).save(path)
+    else:
+        gray.convert(mode).save(path)
+    pixels = read_image(str(path))
+    assert pixels.dtype == np.uint8 and pixels.shape[:2] == (120, 90)
+    tolerance = {"JPEG": 0.03, "1": 0.01}.get(mode, 1e-9)
+    assert np.abs(mnist_like(pixels) - mnist_like(page())).mean() <= tolerance

@@ -251,3 +251,12 @@ def test_the_ring_allreduce_model_of_the_benchmark():
     # The small net (40k float32 parameters, ~1 ms a step) stops scaling; a big one less so.
     assert efficiency(1e-3, 159_040, 64, 10e9) < 0.05
     assert efficiency(0.15, 7_454_760, 8, 100e9) > 0.8
+
+
+def test_a_batch_that_does_not_divide_among_the_processes_is_a_one_line_error(tiny):
+    args = ["train", "--data-dir", str(tiny), "--batch-size", "45", "--iterations", "2"]
+    done = launch(tiny, 2, *args)
+    assert done.returncode != 0
+    expected = "--batch-size 45 does not divide among 2 processes: pass a multiple of 2"
+    assert expected in done.stderr
+    assert "Traceback" not in done.stderr

@@ -627,6 +627,17 @@ def test_cmd_graph_direction_and_language(
     assert "rankdir=TB" in (tmp_path / "f.dot").read_text(encoding="utf-8")
 
 
+def test_cmd_graph_says_how_to_name_the_middle_values(capsys: pytest.CaptureFixture[str]) -> None:
+    assert _run(["graph", "(x + y) * z", "--set", "x=-2", "y=5", "z=-4"]) == 0
+    out = capsys.readouterr().out
+    assert '(add1: names chainrule made up; name the stages yourself, e.g. "q = x + y;' in out
+    assert _run(["graph", "q = x + y; f = q * z", "--set", "x=-2", "y=5", "z=-4"]) == 0
+    out = capsys.readouterr().out
+    assert "made up" not in out and "Add  q" in out
+    assert _run(["graph", "x * y", "--set", "x=2", "y=3"]) == 0
+    assert "made up" not in capsys.readouterr().out  # only the output: nothing to name
+
+
 def test_cmd_graph_prints_without_writing(capsys: pytest.CaptureFixture[str]) -> None:
     assert _run(["graph", "x * y", "--set", "x=2", "y=3"]) == 0
     out = capsys.readouterr().out

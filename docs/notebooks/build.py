@@ -56,6 +56,8 @@ def notebook_from(md: Path):  # -> nbformat.NotebookNode
             magic, _, body = cell.source.partition("\n")
             fence = f"```{magic[2:].strip()}\n{body.rstrip()}\n```"
             nb.cells[i] = nbformat.v4.new_markdown_cell(fence)
+    for i, cell in enumerate(nb.cells):
+        cell.id = f"cell-{i}"  # stable ids: a rebuild changes only what really changed
     nb.metadata["kernelspec"] = dict(KERNEL)
     nb.metadata["jupytext"] = {"formats": "md,notebooks//ipynb"}
     return nb
@@ -72,6 +74,7 @@ def execute(nb, timeout: int = 300):  # -> nbformat.NotebookNode
             kernel_name="python3",
             resources={"metadata": {"path": tmp}},
             record_timing=False,
+            coalesce_streams=True,  # one output per stream, however the kernel flushed it
         )
         client.execute()
     return nb

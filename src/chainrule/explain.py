@@ -114,7 +114,8 @@ class Trace(list[Step]):
     def _repr_html_(self) -> str:
         """The table for Jupyter: one ``<tbody>`` per step, ``+=`` (a fork) in bold red."""
         head, *rows = self.table()
-        cells = "".join(f"<th>{html.escape(h)}</th>" for h in head)
+        pad = ' style="padding:1px 12px 1px 0;text-align:left"'
+        cells = "".join(f"<th{pad}>{html.escape(h)}</th>" for h in head)
         body = []
         for row in rows:
             tds = []
@@ -122,7 +123,7 @@ class Trace(list[Step]):
                 text = html.escape(c)
                 if i == 6 and c.startswith("+= "):
                     text = f'<b style="color:#c0392b">+=</b> {html.escape(c[3:])}'
-                tds.append(f"<td>{text}</td>")
+                tds.append(f"<td{pad}>{text}</td>")
             top = ' style="border-top:1px solid #999"' if row[0] else ""
             body.append(f"<tr{top}>{''.join(tds)}</tr>")
         return (

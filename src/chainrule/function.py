@@ -83,7 +83,7 @@ class Function:
 
     def __call__(self, *inputs: Any) -> Tensor:
         xs = [x.data if isinstance(x, Tensor) else x for x in inputs]
-        if len(set(map(id, xs))) < len(xs):  # one array twice: forward gets distinct views
+        if len(xs) > 1 and len(set(map(id, xs))) < len(xs):  # one array twice: distinct views
             xs = _distinct(xs)
         raw = self.forward(*xs)
         # A result needs a gradient only when it is linked to an input that does (below):

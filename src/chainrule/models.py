@@ -66,6 +66,7 @@ __all__ = [
     "ModelSpec",
     "as_config",
     "build_model",
+    "config_of",
     "describe_model",
     "init_rng",
     "model_config",
@@ -289,6 +290,26 @@ def as_config(config: Mapping[str, Any]) -> ModelConfig:
     if not isinstance(config, Mapping):
         raise ValueError(f"model config must be a dict, got {type(config).__name__}")
     return model_config(**config)
+
+
+def config_of(model: Any) -> ModelConfig | None:
+    """The config that rebuilds ``model`` with :func:`build_model`, from the network itself
+    (its ``model_config()``), or None for a network the registry cannot build. A
+    :class:`~chainrule.training.Trainer` given no ``model_config`` records this one, so that
+    ``chainrule evaluate`` can rebuild a hand-built ``nn.MLP`` from its checkpoint.
+
+    >>> from chainrule import nn
+    >>> cfg = config_of(nn.MLP([784, 64, 10]))
+    >>> cfg["model"], cfg["engine"], cfg["hidden"], cfg["init"]
+    ('mlp', 'autograd', [64], 'he')
+    """
+    describe = getattr(model, "model_config", None)
+    if not callable(describe):
+        return None
+    try:
+        return as_config(describe())
+    except ValueError:
+        return None  # the network is valid, but not one the registry builds
 
 
 def init_rng(seed: int) -> np.random.Generator:

@@ -39,10 +39,15 @@ def load_data(name: str, data_dir: str | None, dtype: Any) -> Any:
         lines = str(exc).strip().splitlines()
         message = lines[0]
         if len(lines) > 1:  # files missing: the full text lists every place; keep it short
-            download = next((ln.strip() for ln in lines if ln.startswith("Download")), "")
+            note = next((ln.strip() for ln in lines if ln.startswith(("Download", "No net"))), "")
+            offline = note.startswith("No net")
+            if offline:
+                note = "no network: stopped after the first failed download"
             message += (
-                f" ({download.rstrip('.:')}); pass --data-dir DIR (a folder holding the IDX "
+                f" ({note.rstrip('.:')}); pass --data-dir DIR (a folder holding the IDX "
                 f"files or a parent with {name}/ in it) or set CHAINRULE_DATA"
+                + ("; to work offline set CHAINRULE_OFFLINE=1" if offline else "")
+                + " ('chainrule data' shows where chainrule looks)"
             )
         raise UserError(message) from None
     except OSError as exc:

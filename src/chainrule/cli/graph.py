@@ -166,6 +166,20 @@ def _build(args: argparse.Namespace) -> tuple[Any, str, Any]:
     return root, title, (np.ones_like(root.data) if root.size != 1 else None)
 
 
+def _naming_hint(expression: str | None, graph: Any) -> str:
+    """A line saying how to name the middle values when chainrule had to make names up."""
+    if expression is None or ";" in expression or "\n" in expression:
+        return ""
+    own = {graph.output_name, *(n.name for n in graph.nodes if n.kind == "leaf")}
+    made_up = [step.output for step in graph.trace if step.output not in own]
+    if not made_up:
+        return ""
+    return (
+        f"({', '.join(made_up)}: names chainrule made up; name the stages yourself, "
+        f'e.g. "q = x + y; f = q * z")'
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     """Build, run forward and backward, print the trace, write the picture."""
     from chainrule.viz import RenderError, build_graph, format_for, save
@@ -205,6 +219,9 @@ def run(args: argparse.Namespace) -> int:
         if dout is not None:
             print(f"({root.name} has shape {root.shape}: the backward pass starts from ones)")
         print(graph.trace if len(graph.trace) else "(no backward pass: nothing needs a gradient)")
+        hint = _naming_hint(args.expression, graph)
+        if hint:
+            print(hint)
     if args.output:
         try:
             save(graph, args.output)

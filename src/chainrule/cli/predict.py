@@ -228,13 +228,12 @@ def run(args: argparse.Namespace) -> int:
     def label(k: int) -> str:
         return f"{k} ({names[k]})" if names and k < len(names) else str(k)
 
+    steps = _steps(args, inverted, dataset, pixels.shape[:2], side)
     if args.json:
         probabilities = [float(p) for p in probs]
         result = {"prediction": top, "label": label(top), "probabilities": probabilities}
-        steps = _steps(args, inverted, dataset, pixels.shape[:2], side)
         print(json.dumps({**result, "image": str(args.image), "preparation": steps}))
         return 0
-    steps = _steps(args, inverted, dataset, pixels.shape[:2], side)
     height, width = pixels.shape[:2]
     kind = {2: "gray", 3: "RGB", 4: "RGBA"}[pixels.ndim if pixels.ndim == 2 else pixels.shape[2]]
     print(f"image       {args.image} ({width}x{height} {kind}; {steps})")
@@ -261,6 +260,7 @@ def _steps(
         return "already in the model's format: taken as it is"
     digits = dataset != "fashion-mnist"
     steps += ["cleaned"] * args.clean + ["cropped"] * (args.crop and digits)
-    steps.append("fitted 20x20" if digits else "resized")
+    box = round(side * 20 / 28)
+    steps.append(f"fitted {box}x{box}" if digits else "resized")
     steps += ["centred by mass"] * (args.center and digits)
     return ", ".join(steps)

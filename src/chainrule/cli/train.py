@@ -356,7 +356,8 @@ def _train(args: argparse.Namespace, parallel: Any) -> int:
             args.history = args.plot = None
             diagnostics = None
         share = trainer.batch_size // parallel.size
-        print(f"data-parallel: {parallel.size} processes, {share} samples each per step")
+        noun = "process" if parallel.size == 1 else "processes"
+        print(f"data-parallel: {parallel.size} {noun}, {share} samples each per step")
     if diagnostics is not None:
         trainer.on_step = diagnostics.on_step
     print_header(trainer, args.resume)

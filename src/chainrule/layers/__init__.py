@@ -23,6 +23,7 @@ from chainrule.functions.elementwise import Maximum as MaxGate
 from chainrule.functions.loss import IdentityWithLoss, Softmax, SoftmaxWithLoss
 from chainrule.layers.affine import Affine
 from chainrule.layers.batchnorm import BatchNormalization
+from chainrule.layers.book_trainer import BookTrainer, shuffle_dataset, smooth_curve
 from chainrule.layers.conv import Convolution, Pooling
 from chainrule.layers.conv_nets import DeepConvNet, SimpleConvNet
 from chainrule.layers.dropout import Dropout
@@ -51,3 +52,4 @@ __all__ = [
     "TwoLayerNet",
 ]
 __all__ += ["Convolution", "DeepConvNet", "Pooling", "SimpleConvNet"]
+__all__ += ["BookTrainer", "shuffle_dataset", "smooth_curve"]

@@ -24,7 +24,8 @@ class Convolution(ParamLayer):
     After ``backward``, ``dW`` and ``db`` (``None`` without a bias) hold the gradients.
     ``need_dx=False`` (a first layer: the images need no gradient) skips ``dx`` and returns
     ``None``. ``exact=False`` floors a fractional output size, as the book's layer does; by
-    default it is an error.
+    default it is an error. A scalar ``b`` (the book's ``apply_filter.py`` passes ``b=0``) is
+    the same bias for every filter: it becomes an array of shape (FN,), and so is ``db``.
 
     **Backward:** ``dx = col2im(W2.T @ dout)``, ``dW = sum_n dout[n] @ col[n].T``,
     ``db = dout.sum(axis=(0, 2, 3))`` with ``col = im2col(x)``, ``W2 = W.reshape(FN, -1)``.
@@ -47,6 +48,8 @@ class Convolution(ParamLayer):
         need_dx: bool = True,
         exact: bool = True,
     ):
+        if b is not None and np.ndim(b) == 0 and np.ndim(W) == 4:
+            b = np.full(np.shape(W)[0], b, dtype=np.result_type(W, np.float32))
         self.W, self.b = W, b
         self.stride, self.pad = stride, pad
         self.dW: Any = None

@@ -67,8 +67,23 @@ class MLP(Sequential):
         super().__init__(*modules)
         self.sizes = sizes
         self.activation = act.name
+        self._options = {"batchnorm": bool(batchnorm), "dropout": dropout, "init": init}
+        self._options["dtype"] = np.dtype(dtype).name
         self.weight_decay = decay
         self.rng = rng  # the dropout masks' generator (a trainer checkpoints its state)
+
+    def model_config(self) -> dict[str, Any]:
+        """The registry config (``chainrule.models``) that builds this network's twin."""
+        return {
+            "model": "mlp",
+            "engine": "autograd",
+            "input_size": self.sizes[0],
+            "hidden": list(self.sizes[1:-1]),
+            "output_size": self.sizes[-1],
+            "activation": self.activation,
+            "weight_decay": self.weight_decay,
+            **self._options,
+        }
 
     def extra_repr(self) -> str:
         return f"weight_decay={self.weight_decay:g}" if self.weight_decay else ""

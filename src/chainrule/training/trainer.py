@@ -17,6 +17,7 @@ from typing import IO, Any
 import numpy as np
 
 from chainrule.backend import blas_threads, get_array_module, to_device
+from chainrule.models import config_of
 from chainrule.optim.schedules import Schedule, make_schedule
 from chainrule.serialization import load_checkpoint, save_checkpoint
 from chainrule.training import snapshot
@@ -152,7 +153,7 @@ class Trainer:
         self._progress = Progress(progress, stream)
         self.checkpoint = Path(checkpoint) if checkpoint is not None else None
         self.on_epoch, self.on_step = on_epoch, on_step
-        self.model_config = dict(model_config) if model_config is not None else None
+        self.model_config = dict(model_config or config_of(model) or {}) or None
         self.dataset = dataset
         self.meta = dict(meta or {})
         self.guard = DivergenceGuard()
