@@ -408,7 +408,6 @@ class Conv2d(Function):
     """
 
     differentiable_backward = True
-    col: Any  # the im2col windows forward keeps for dW (KEEP_WINDOWS), else None
 
     def __init__(self, stride: Any = 1, pad: Any = 0, *, exact: bool = True):
         self.stride = _pair("conv2d", "stride", stride, 1)
@@ -453,7 +452,8 @@ class Conv2d(Function):
         keep = self.col is not None
         dx, dW = _conv_grads(d, None if keep else self.x, W, self.W.shape, self.geometry)
         if keep:
-            dW = (d @ self.col.T).reshape(self.W.shape)  # BLAS reads col.T in place
+            # BLAS reads col.T in place (col is an array whenever keep is true)
+            dW = (d @ self.col.T).reshape(self.W.shape)  # type: ignore[union-attr]
         return (dx, dW, d.sum(axis=1)) if self.has_bias else (dx, dW)
 
     def backward_on_graph(self, dout: Tensor) -> tuple[Any, ...]:
