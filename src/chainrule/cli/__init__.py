@@ -1,6 +1,6 @@
 """The ``chainrule`` command: argparse subcommands, one module each, that call the library.
 
-    chainrule demo [NAME ...]                     the seeds' worked examples
+    chainrule demo [NAME ...]                     the worked examples (apple, circuit, ...)
     chainrule train [--model mlp ...] [--save C]  train on MNIST / Fashion-MNIST (see --help)
     chainrule evaluate CKPT [--json]              test accuracy and loss of a checkpoint
     chainrule predict CKPT IMAGE [--invert]       class probabilities of one image
