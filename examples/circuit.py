@@ -11,7 +11,8 @@ def run() -> Example:
     q.name = "q"
     f = q * z
     f.name = "f"
-    trace = explain(f)
+    f.backward()  # the gradients
+    trace = explain(f)  # and the pass that produced them, node by node
     return Example(
         "circuit: f = (x + y) * z at x=-2, y=5, z=-4",
         forward={"q": q.data, "f": f.data},

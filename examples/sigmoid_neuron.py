@@ -18,7 +18,8 @@ def run() -> Example:
     dot.name = "dot"
     f = 1.0 / (1.0 + functions.exp(-dot))
     f.name = "f"
-    trace = explain(f)
+    f.backward()  # the gradients
+    trace = explain(f)  # and the pass that produced them, node by node
 
     # The same neuron with the fused sigmoid gate: one local derivative, s * (1 - s).
     w_arr, x_arr = np.array([2.0, -3.0, -3.0]), np.array([-1.0, -2.0])

@@ -11,7 +11,8 @@ def run(x: float = 3.0, y: float = 2.0) -> Example:
     t.name = "t"
     z = t**2
     z.name = "z"
-    trace = explain(z)
+    z.backward()  # the gradients
+    trace = explain(z)  # and the pass that produced them, node by node
     return Example(
         f"z = (x + y)^2 at x={x:g}, y={y:g}",
         forward={"t": t.data, "z": z.data},

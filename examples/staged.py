@@ -25,7 +25,8 @@ def run(x0: float = 3.0, y0: float = -4.0) -> Example:
         (xpysqr, "xpysqr"), (den, "den"), (invden, "invden"), (f, "f"),
     ]:  # fmt: skip
         t.name = n
-    trace = explain(f)
+    f.backward()  # the gradients
+    trace = explain(f)  # and the pass that produced them, node by node
     return Example(
         f"staged: f = (x + sigmoid(y)) / (sigmoid(x) + (x + y)^2) at x={x0:g}, y={y0:g}",
         forward={"num": num.data, "den": den.data, "f": f.data},

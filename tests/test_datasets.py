@@ -140,6 +140,9 @@ def _damage_cases():
         "gz bad size": (bytes(bad_size), "corrupted"),
         "gz garbage": (gz[:12] + b"\xff" * 20 + gz[32:], "gzip"),
         "gz of truncated idx": (gzip.compress(good[:-3]), "truncated"),
+        # 65536**4 bytes: the size overflows int64 (it used to reach NumPy's reshape)
+        "dims overflow int64": (bytes([0, 0, 8, 4]) + bytes([0, 1, 0, 0]) * 4, "truncated"),
+        "255 dims": (bytes([0, 0, 8, 255]) + bytes([0, 0, 0, 1]) * 255, "truncated"),
     }
 
 

@@ -94,8 +94,7 @@ def launch(tiny: Path, n: int, *argv: str, timeout: float = 60) -> subprocess.Co
     env = {**os.environ, "TINY_MNIST": str(tiny), "CHAINRULE_OFFLINE": "1"}
     env["OPENBLAS_NUM_THREADS"] = "1"
     env.pop("CHAINRULE_DATA", None)
-    src = str(Path(__file__).resolve().parents[1] / "src")
-    env["PYTHONPATH"] = os.pathsep.join([src, env.get("PYTHONPATH", "")])
+    # The processes run this interpreter, so they import the chainrule these tests import.
     command = [sys.executable, str(tiny / "runner.py"), *argv]
     if n > 1:
         command = [_mpiexec(), "-n", str(n), *command]

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from chainrule import Tensor
-from chainrule.explain import HEADERS, explain
+from chainrule.explain import HEADERS, explain, record_backward
 
 
 def circuit() -> tuple[Tensor, Tensor, Tensor, Tensor]:
@@ -28,11 +28,14 @@ def test_explain_after_backward_leaves_gradients_alone() -> None:
         assert [e.downstream for e in trace[1].edges] == [-4.0, -4.0]
 
 
-def test_explain_without_backward_gives_one_pass_and_repeats_add_nothing() -> None:
+def test_explain_before_backward_changes_nothing() -> None:
+    # The other order: explain first (any number of times), then backward gives one pass.
     f, x, y, z = circuit()
-    explain(f)
-    assert grads(x, y, z) == [-4.0, -4.0, 3.0]
-    explain(f)
+    for _ in range(3):
+        trace = explain(f)
+        assert grads(x, y, z) == [None, None, None]
+        assert [e.downstream for e in trace[1].edges] == [-4.0, -4.0]
+    f.backward()
     assert grads(x, y, z) == [-4.0, -4.0, 3.0]
 
 
@@ -44,7 +47,7 @@ def test_explain_keeps_gradients_other_passes_left() -> None:
     before = x.grad
     trace = explain(f)
     assert x.grad is before and float(x.grad) == 3.0
-    assert float(y.grad) == -4.0  # y had none: it gets this pass's gradient
+    assert y.grad is None  # y had none, and explaining gives it none
     assert str(trace).count("+=") == 0  # a gradient already held is not a fork
 
 
@@ -53,7 +56,9 @@ def test_intermediate_gradients_are_not_left_behind() -> None:
     q = f.creator.inputs[0]
     explain(f)
     assert q.grad is None
-    explain(f, retain_grad=True)
+    explain(f, retain_grad=True)  # accepted, and still changes nothing
+    assert q.grad is None
+    record_backward(f, retain_grad=True)  # the recording pass itself keeps them when asked
     assert float(q.grad) == -4.0
 
 
@@ -67,6 +72,8 @@ def test_plus_equals_marks_exactly_the_forks(backward_first: bool) -> None:
     if backward_first:
         f.backward()
     trace = explain(f)
+    if not backward_first:
+        f.backward()
     marked = [(s.output, e.name) for s in trace for e in s.edges if e.accumulated]
     assert marked == [("a", "x")]
     assert float(x.grad) == 3.0  # 1 (from f = a + x) + y (from a = x * y)

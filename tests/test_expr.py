@@ -33,6 +33,7 @@ def test_circuit_values_gradients_and_names() -> None:
     q, z = f.creator.inputs
     assert (q.name, z.name) == ("add1", "z")
     assert q.creator.inputs[0].name == "x"
+    f.backward()
     trace = explain(f)
     assert [s.output for s in trace] == ["f", "add1"]
     x, y = q.creator.inputs

@@ -3,8 +3,6 @@ float64 enforcement, and the book's TwoLayerNet numerical-vs-backprop check."""
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
@@ -230,15 +228,12 @@ def test_two_layer_net_numerical_matches_backprop(rng):
     x = rng.random((3, 784))
     t = np.array([3, 7, 1])
 
-    start = time.perf_counter()
     numeric = net.numerical_gradient(x, t)
-    elapsed = time.perf_counter() - start
     backprop = net.gradient(x, t)
     for key in ("W1", "b1", "W2", "b2"):
         assert numeric[key].shape == backprop[key].shape
         diff = np.mean(np.abs(numeric[key] - backprop[key]))
         assert diff < 1e-9, f"{key}: mean |numerical - backprop| = {diff:.3e}"
-    assert elapsed < 10.0
 
     # The same through compare(), with the ReLU's mask as the kink probe.
     relu = net.layers["Relu1"]

@@ -222,10 +222,12 @@ def test_predict_prints_probabilities_and_the_top_class(capsys, tiny, trained, t
     assert result["prediction"] == 3 and len(result["probabilities"]) == 10
     assert sum(result["probabilities"]) == pytest.approx(1.0)
 
-    # Dark ink on white paper, twice the size: --invert and resizing give the same class.
+    # Dark ink on white paper, twice the size: --invert --raw (invert and resize only, no
+    # MNIST-style crop and centring: these fake "digits" are bars whose position is the class)
+    # gives the same class.
     big = tmp_path / "paper.png"
     Image.fromarray(255 - tiny.test_images[k], mode="L").resize((56, 56)).save(big)
-    code, out, err = run(capsys, "predict", str(trained), str(big), "--invert", "--json")
+    code, out, err = run(capsys, "predict", str(trained), str(big), "--invert", "--raw", "--json")
     assert code == 0 and json.loads(out)["prediction"] == 3
     code, out, err = run(capsys, "predict", str(trained), str(big))
     assert code == 0 and "pass --invert" in err

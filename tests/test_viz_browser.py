@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from chainrule import Tensor
-from chainrule.explain import explain
+from chainrule.explain import record_backward
 from chainrule.viz import draw, example_graph
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -79,7 +79,7 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
 def engine_numbers(f: Tensor) -> dict[str, float]:
     """Every quantity the panel may show, named like its ``data-q``, from the engine itself."""
-    trace = explain(f, retain_grad=True)
+    trace = record_backward(f, retain_grad=True)  # leaves the pass's gradients to read
     numbers: dict[str, float] = {}
     stack, seen = [f], set()
     while stack:  # every tensor of the graph, by name

@@ -13,7 +13,7 @@ from typing import Any
 
 import griffe
 
-ROLE = re.compile(r":(?:class|func|meth|mod|data|attr|exc|obj|math|const):`(~?)([^`]+)`")
+ROLE = re.compile(r":(?:class|func|meth|mod|data|attr|exc|obj|math|const):\s*`(~?)([^`]+)`")
 TABLE_RULE = re.compile(r"^\s*=+(?:\s+=+)+\s*$")
 LIST_ITEM = re.compile(r"^\s*(?:\d+\.|[-*])\s+")
 DIRECTIVE = re.compile(r"^(\s*)\.\. (math|code-block|code)::\s*(\S*)\s*$")
@@ -67,6 +67,7 @@ def _list_indent(lines: list[str]) -> list[str]:
 
 def to_markdown(text: str) -> str:
     """Rewrite one docstring's reST constructs as Markdown."""
+    text = ROLE.sub(_role, text)  # on the whole text: a role may break across lines
     lines = _list_indent(text.splitlines())
     out: list[str] = []
     i = 0
@@ -110,7 +111,7 @@ def to_markdown(text: str) -> str:
                 out += ["", *_fence(lines[i : rules[2] + 1], "text", pad), ""]
                 i = rules[2] + 1
                 continue
-        out.append(ROLE.sub(_role, line))
+        out.append(line)
         i += 1
     return "\n".join(out)
 

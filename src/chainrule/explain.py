@@ -17,9 +17,9 @@ step  op   output  upstream  input  local  downstream
                              z      3      3
 2     Add  q       -4        x      1      -4
                              y      1      -4
->>> float(x.grad)                      # explain filled the gradients that were missing ...
--4.0
->>> _ = explain(f); float(x.grad)      # ... and never adds to one that is there
+>>> x.grad is None                     # explaining shows the pass, it changes no gradient
+True
+>>> f.backward(); _ = explain(f); float(x.grad)   # before or after backward, once or twice
 -4.0
 """
 
@@ -163,18 +163,41 @@ def graph_tensors(y: Tensor) -> list[Tensor]:
 
 
 def explain(y: Tensor, dout: Any = None, retain_grad: bool = False, *, lang: str = "en") -> Trace:
-    """Run the backward pass from ``y`` (seed ``dout``, default 1) and return its trace.
+    """The backward pass from ``y`` (seed ``dout``, default 1), step by step, as a table.
 
-    Explaining never *adds* to a gradient: the pass runs on cleared gradients, so ``+=`` marks
-    exactly the forks of this graph; afterwards a tensor that already held a ``.grad`` (say
-    ``y.backward()`` ran first) has it back unchanged, and one that held none gets this pass's
-    gradient, as ``y.backward()`` would give it. Calling it twice, before or after
-    ``backward()``, leaves the same gradients as one pass.
+    Explaining never changes a gradient: the pass runs on cleared gradients (so ``+=`` marks
+    exactly the forks of this graph) and afterwards every ``.grad`` is put back as it was,
+    ``None`` included. ``explain`` before or after ``y.backward()``, once or many times, leaves
+    the gradients ``y.backward()`` gives; call ``y.backward()`` for the gradients themselves.
+    The table holds every value of the pass (each edge's downstream gradient).
 
     Unnamed tensors get names: leaves ``t1, t2, ...``, intermediates after their op
     (``mul1``, ``add1``). Constants (plain numbers, labels) are left out. ``lang="zh"``
-    names the columns in Chinese.
+    names the columns in Chinese. ``retain_grad`` is accepted for compatibility and changes
+    nothing (no gradient is kept).
+
+    >>> from chainrule import Tensor
+    >>> x, y = Tensor(3.0, name="x"), Tensor(2.0, name="y")
+    >>> z = (x + y) ** 2
+    >>> trace = explain(z)
+    >>> x.grad is None, float(trace[-1].edges[0].downstream)
+    (True, 10.0)
     """
+    tensors = graph_tensors(y)
+    saved = [t.grad for t in tensors]
+    try:
+        return record_backward(y, dout, lang=lang)
+    finally:
+        for t, g in zip(tensors, saved):
+            t.grad = g
+
+
+def record_backward(
+    y: Tensor, dout: Any = None, retain_grad: bool = False, *, lang: str = "en"
+) -> Trace:
+    """Run ``y.backward`` on cleared gradients, recording each step; the pass's gradients stay
+    in ``.grad`` (intermediates' too with ``retain_grad``). :func:`explain` and the pictures
+    use it and put the gradients back afterwards."""
     trace = Trace()
     trace.lang = _check_lang(lang)
     name = _namer()
@@ -202,14 +225,7 @@ def explain(y: Tensor, dout: Any = None, retain_grad: bool = False, *, lang: str
             )
         )
 
-    tensors = graph_tensors(y)
-    saved = [t.grad for t in tensors]
-    for t in tensors:
+    for t in graph_tensors(y):
         t.grad = None
-    try:
-        y.backward(dout, retain_grad=retain_grad, on_node=on_node)
-    finally:
-        for t, g in zip(tensors, saved):
-            if g is not None:
-                t.grad = g
+    y.backward(dout, retain_grad=retain_grad, on_node=on_node)
     return trace

@@ -348,10 +348,20 @@ def build_model(
     return model if device == "cpu" else move_arrays(model, device)
 
 
+# What the conv nets put before their fully connected layers, for describe_model.
+_CONV_STACKS = {
+    "simple-cnn": "conv30x5x5-pool2",
+    "deep-cnn": "conv3x3x16-16-pool-32-32-pool-64-64-pool",
+}
+
+
 def describe_model(config: Mapping[str, Any]) -> str:
     """A one-line summary such as ``mlp 784-256-128-10 relu, batchnorm (float32)``."""
     cfg = as_config(config)
     sizes = "-".join(str(n) for n in [cfg["input_size"], *cfg["hidden"], cfg["output_size"]])
+    if cfg["model"] in _CONV_STACKS:  # the convolutions first, then the fully connected part
+        sizes = f"{_CONV_STACKS[cfg['model']]}-{'-'.join(map(str, cfg['hidden']))}"
+        sizes += f"-{cfg['output_size']}"
     parts = [f"{cfg['model']} {sizes} {cfg['activation']}"]
     if cfg["batchnorm"]:
         parts.append("batchnorm")

@@ -1,11 +1,12 @@
 """The ``chainrule`` command: argparse subcommands, one module each, that call the library.
 
-    chainrule demo [NAME ...]                     the seeds' worked examples
+    chainrule demo [NAME ...]                     the worked examples (apple, circuit, ...)
     chainrule train [--model mlp ...] [--save C]  train on MNIST / Fashion-MNIST (see --help)
     chainrule evaluate CKPT [--json]              test accuracy and loss of a checkpoint
     chainrule predict CKPT IMAGE [--invert]       class probabilities of one image
     chainrule graph "(x + y) * z" --set x=-2 ...  draw a computational graph
     chainrule check my_layers.py [--lang zh]      grade your own layers' backward
+    chainrule data [verify|download] [--to DIR]   where the datasets are; check or fetch them
 
 Each subcommand module has ``add_parser(sub)`` and ``run(args) -> int`` and imports what it
 needs when it runs, so building the parser (and ``--help``) loads no models, ``viz`` or
@@ -21,11 +22,11 @@ import sys
 from collections.abc import Sequence
 
 from chainrule import __version__
-from chainrule.cli import check, demo, evaluate, graph, predict, train
+from chainrule.cli import check, data, demo, evaluate, graph, predict, train
 from chainrule.cli.common import ArgumentParser, UserError, use_device
 
 #: The subcommand modules, in the order ``chainrule --help`` lists them.
-COMMANDS = (demo, train, evaluate, predict, graph, check)
+COMMANDS = (demo, train, evaluate, predict, graph, check, data)
 
 
 def build_parser() -> ArgumentParser:

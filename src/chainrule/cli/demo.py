@@ -13,7 +13,8 @@ def add_parser(sub: Any) -> None:
 
     demo = sub.add_parser(
         "demo",
-        help="run the seeds' worked examples and print their numbers",
+        help="run the worked examples of the book's chapter 5 and CS231n (apple, circuit, "
+        "sigmoid neuron, ...) and print their numbers",
         description="Run worked examples: " + ", ".join(EXAMPLES) + " (default: all).",
     )
     demo.add_argument("names", nargs="*", metavar="NAME", help="example to run")

@@ -21,6 +21,7 @@ whatever the file name.
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import zlib
 from pathlib import Path
@@ -98,7 +99,7 @@ def parse_idx(data: bytes, source: str = "<bytes>", *, copy: bool = True) -> np.
         )
     shape = tuple(int(d) for d in np.frombuffer(data, dtype=">u4", count=ndim, offset=4))
     dtype = _CODE_TO_DTYPE[code]
-    expected = header_size + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    expected = header_size + math.prod(shape) * dtype.itemsize  # Python ints: no overflow
     if len(data) != expected:
         problem = "truncated" if len(data) < expected else "too long"
         raise DatasetError(

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.explain import Trace, explain
+from chainrule.explain import Trace, record_backward
 from chainrule.function import Function
 from chainrule.tensor import Tensor
 
@@ -290,7 +290,7 @@ def _replay_backward(tensors: list[Tensor], root: Tensor, dout: Any) -> tuple[Tr
     for t in tensors:
         t.grad = None
     try:
-        trace = explain(root, dout, retain_grad=True)
+        trace = record_backward(root, dout, retain_grad=True)
         grads = {id(t): as_array(t.grad) for t in tensors}
     finally:
         for t, g in zip(tensors, saved):
