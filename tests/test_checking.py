@@ -328,6 +328,22 @@ def test_loss_summed_over_the_batch_is_a_note_not_a_failure() -> None:
     report = check_layer(IdentityWithLoss)
     assert report.status == "PASS" and codes(report, "note") == {"forward_factor_batch"}
 
+    class SoftmaxWithLoss:  # integer labels are fine too, and a backward without dout
+        check_inputs = {"x": (4, 3), "t": np.array([0, 2, 1, 1])}  # noqa: RUF012
+
+        def forward(self, x, t):
+            e = np.exp(x - x.max(axis=1, keepdims=True))
+            self.y, self.t = e / e.sum(axis=1, keepdims=True), t
+            return -np.mean(np.log(self.y[np.arange(len(t)), t]))
+
+        def backward(self):
+            dx = self.y.copy()
+            dx[np.arange(len(self.t)), self.t] -= 1
+            return dx / len(self.t)
+
+    report = check_layer(SoftmaxWithLoss)
+    assert report.status == "PASS" and not report.diagnoses, str(report)
+
 
 def test_a_layer_that_exits_or_returns_odd_things_is_reported() -> None:
     class Exits:
@@ -405,3 +421,16 @@ def test_a_base_class_is_skipped_and_float32_is_flagged() -> None:
 
     report = check_layer(Sigmoid)
     assert "low_precision" in codes(report, "warning")
+
+
+def test_the_command_fits_a_subparser(capsys: pytest.CaptureFixture[str]) -> None:
+    import argparse
+
+    from chainrule.checking import command
+
+    parser = argparse.ArgumentParser(prog="chainrule")
+    sub = parser.add_subparsers(dest="command")
+    command.add_arguments(sub.add_parser("check")).set_defaults(func=command.run)
+    args = parser.parse_args(["check", str(DATA / "mul_swapped.py"), "--lang", "zh"])
+    assert args.func(args) == 1
+    assert "顺序颠倒" in capsys.readouterr().out

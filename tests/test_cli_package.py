@@ -150,7 +150,7 @@ def test_help_lists_the_registry(capsys):
 def test_benchmarks_use_the_shared_types():
     from chainrule.cli import args
 
-    source = (CLI_DIR.parents[2] / "benchmarks" / "__main__.py").read_text()
+    source = (Path(__file__).parents[1] / "benchmarks" / "__main__.py").read_text()
     assert "from chainrule.cli.args import" in source or "from chainrule.cli import args" in source
     assert "def _positive(" not in source and "def _non_negative(" not in source
     parse = args.int_list("threads")

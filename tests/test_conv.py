@@ -9,8 +9,6 @@ autograd engine running the same network as the book's layers.
 from __future__ import annotations
 
 import doctest
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -35,8 +33,6 @@ from chainrule.functions import (
 from chainrule.gradcheck import check_function, check_layer, compare, numerical_gradient
 from chainrule.layers import Convolution, DeepConvNet, Pooling, SimpleConvNet
 from chainrule.optim import SGD, Adam
-
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 def _pair(v):
@@ -606,15 +602,9 @@ def test_tiny_deep_cnn_learns_bars_with_adam(rng):
 
 
 def load_mnist_or_skip():
-    from chainrule.datasets import DatasetError, load_mnist
+    from mnist_data import load_real_mnist  # $CHAINRULE_DATA, then ../shared/data; or skip
 
-    roots = [os.environ.get("CHAINRULE_DATA"), str(SHARED_DATA)]
-    for root in filter(None, roots):
-        try:
-            return load_mnist(flatten=True, data_dir=root, download=False)
-        except DatasetError:
-            continue
-    pytest.skip(f"MNIST files not found in $CHAINRULE_DATA or {SHARED_DATA}")
+    return load_real_mnist(flatten=True)
 
 
 @pytest.mark.slow

@@ -1,7 +1,7 @@
 """IDX reading/writing and the MNIST loaders, on tiny files written here (no network, ever).
 
-Tests marked ``slow`` read the real files from ``../shared/data`` beside the repository and
-are skipped, visibly, when those are absent.
+Tests marked ``slow`` read the real files from ``$CHAINRULE_DATA`` or ``../shared/data``
+beside the repository (see ``tests/mnist_data.py``) and are skipped, visibly, when absent.
 """
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ import gzip
 import hashlib
 import os
 import shutil
+import socket
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -29,8 +31,10 @@ from chainrule.datasets import (
     write_idx,
 )
 from chainrule.datasets.mnist import FASHION_MNIST, MNIST, DatasetSpec, FileSpec
+from mnist_data import FILE_NAMES, MIRRORS, Tiny, real_data_root
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+#: The user's CHAINRULE_DATA, saved before the fixtures below clear it for each test.
+USER_DATA = os.environ.get("CHAINRULE_DATA")
 
 
 @pytest.fixture(autouse=True)
@@ -183,59 +187,6 @@ def test_write_idx_is_atomic(tmp_path, monkeypatch):
 # --------------------------------------------------------------------------------------------
 # tiny stand-in datasets with their own pinned checksums
 # --------------------------------------------------------------------------------------------
-
-FILE_NAMES = {
-    "train_images": "train-images-idx3-ubyte.gz",
-    "train_labels": "train-labels-idx1-ubyte.gz",
-    "test_images": "t10k-images-idx3-ubyte.gz",
-    "test_labels": "t10k-labels-idx1-ubyte.gz",
-}
-MIRRORS = ("https://mirror-a.invalid/mnist/", "https://mirror-b.invalid/mnist/")
-
-
-class Tiny:
-    """Four tiny IDX files (5 train, 3 test images) and a DatasetSpec pinning them."""
-
-    def __init__(self, root: Path, key: str, seed: int) -> None:
-        rng = np.random.default_rng(seed)
-        self.arrays = {
-            "train_images": rng.integers(0, 256, size=(5, 28, 28), dtype=np.uint8),
-            "train_labels": np.array([0, 9, 3, 3, 7], dtype=np.uint8),
-            "test_images": rng.integers(0, 256, size=(3, 28, 28), dtype=np.uint8),
-            "test_labels": np.array([1, 0, 9], dtype=np.uint8),
-        }
-        self.arrays["train_images"][0, 0, 0] = 255
-        self.arrays["train_images"][0, 0, 1] = 0
-        self.source = root / f"source-{key}"
-        self.source.mkdir()
-        self.contents: dict[str, bytes] = {}
-        specs = {}
-        for role, name in FILE_NAMES.items():
-            path = write_idx(self.source / name, self.arrays[role])
-            data = path.read_bytes()
-            raw = gzip.decompress(data)
-            self.contents[name] = data
-            specs[role] = FileSpec(
-                name,
-                len(data),
-                md5=hashlib.md5(data).hexdigest(),
-                sha256=hashlib.sha256(data).hexdigest(),
-                raw_md5=hashlib.md5(raw).hexdigest(),
-                raw_sha256=hashlib.sha256(raw).hexdigest(),
-            )
-        self.spec = DatasetSpec(key=key, title=f"Tiny {key}", mirrors=MIRRORS, **specs)
-
-    def put(self, directory: Path, roles=tuple(FILE_NAMES), *, raw: bool = False) -> Path:
-        directory.mkdir(parents=True, exist_ok=True)
-        for role in roles:
-            name = FILE_NAMES[role]
-            if raw:
-                (directory / name.removesuffix(".gz")).write_bytes(
-                    gzip.decompress(self.contents[name])
-                )
-            else:
-                shutil.copyfile(self.source / name, directory / name)
-        return directory
 
 
 @pytest.fixture
@@ -414,6 +365,7 @@ def test_loaded_arrays_are_independent_copies(tiny, tmp_path):
 
 def test_offline_error_lists_missing_files_places_and_remedies(tiny, tmp_path, monkeypatch):
     given = tiny.put(tmp_path / "given", ["train_images", "test_labels"])
+    (tmp_path / "envdir").mkdir()
     monkeypatch.setenv("CHAINRULE_DATA", str(tmp_path / "envdir"))
     monkeypatch.setenv("CHAINRULE_OFFLINE", "1")
     with pytest.raises(DatasetError) as info:
@@ -426,6 +378,20 @@ def test_offline_error_lists_missing_files_places_and_remedies(tiny, tmp_path, m
         assert f"  {place}  (" in message
     for needle in ("CHAINRULE_DATA", "data_dir", "CHAINRULE_OFFLINE", "download=True", *MIRRORS):
         assert needle in message
+
+
+@pytest.mark.parametrize("how", ["env", "argument"])
+def test_a_missing_folder_is_named_at_once(tiny, tmp_path, monkeypatch, how):
+    fake = use_mirrors(monkeypatch, tiny, "good", "good")
+    bad = tmp_path / "no" / "such" / "dir"
+    if how == "env":
+        monkeypatch.setenv("CHAINRULE_DATA", str(bad))
+    with pytest.raises(DatasetError) as info:
+        load_mnist(data_dir=bad if how == "argument" else None, download=True)
+    message = str(info.value)
+    assert str(bad) in message and "no such folder" in message
+    assert ("$CHAINRULE_DATA" in message) == (how == "env")
+    assert fake.calls == []  # not one download tried
 
 
 def test_download_false_never_downloads(tiny):
@@ -502,6 +468,46 @@ def test_all_mirrors_failing(tiny, cache, monkeypatch):
     assert f"{MIRRORS[0]}train-images-idx3-ubyte.gz: <urlopen error" in message
     assert f"{MIRRORS[1]}train-images-idx3-ubyte.gz: checksum mismatch" in message
     assert list(cache.iterdir()) == []  # neither bad downloads nor temp files are kept
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        urllib.error.URLError(socket.gaierror(-2, "Name or service not known")),
+        urllib.error.URLError(ConnectionRefusedError(111, "Connection refused")),
+        ConnectionRefusedError(111, "Connection refused"),
+    ],
+)
+def test_offline_stops_after_the_first_failure(tiny, cache, monkeypatch, capsys, error):
+    calls = []
+
+    def offline(url, out):
+        calls.append(url)
+        raise error
+
+    monkeypatch.setattr(mnist_module, "_download", offline)
+    with pytest.raises(DatasetError) as info:
+        load_mnist()
+    assert len(calls) == 1  # not 4 files x 2 mirrors
+    message = str(info.value)
+    assert "No network" in message and "CHAINRULE_OFFLINE=1" in message
+    assert "CHAINRULE_DATA" in message
+
+
+def test_a_mirror_that_is_down_is_not_offline(tiny, cache, monkeypatch):
+    fake = use_mirrors(monkeypatch, tiny, "down", "good")  # plain OSError: try the next one
+    load_mnist()
+    assert len(fake.calls) == 8
+
+
+def test_ensure_dataset_downloads_to_a_folder(tiny, tmp_path, monkeypatch):
+    use_mirrors(monkeypatch, tiny, "good", "good")
+    target = tmp_path / "mine"
+    paths = ensure_dataset("mnist", download=True, download_to=target)
+    assert sorted(p.name for p in paths.values()) == sorted(FILE_NAMES.values())
+    assert all(p.parent == target for p in paths.values())
+    assert not (default_cache_dir() / "mnist").exists()
+    assert_is_tiny(load_mnist(data_dir=target, download=False), tiny)
 
 
 def test_only_missing_files_are_downloaded(tiny, tmp_path, monkeypatch):
@@ -611,12 +617,13 @@ MNIST_TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
 
 @pytest.fixture
 def real_data(monkeypatch) -> Path:
-    for name in ("mnist", "fashion-mnist"):
-        folder = SHARED_DATA / name
-        if not all((folder / f).is_file() for f in FILE_NAMES.values()):
-            pytest.skip(f"real {name} files not found at {folder}")
+    # The autouse fixture has cleared CHAINRULE_DATA by now: look with the user's value.
+    with monkeypatch.context() as m:
+        if USER_DATA:
+            m.setenv("CHAINRULE_DATA", USER_DATA)
+        root = real_data_root("mnist", "fashion-mnist")
     monkeypatch.setenv("CHAINRULE_OFFLINE", "1")
-    return SHARED_DATA
+    return root
 
 
 @pytest.mark.slow

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import chainrule.datasets.mnist as mnist_module
+from chainrule import nn
 from chainrule.cli import main
 from chainrule.datasets import write_idx
 from chainrule.datasets.mnist import MNIST, FileSpec
@@ -409,3 +410,57 @@ def test_train_diagnostics_are_written_when_training_diverges(capsys, tiny_mnist
     assert_one_line_error(err, "diverged", f"Diagnostics of the steps before it: {folder}")
     saved = json.loads((folder / "diagnostics.json").read_text())
     assert saved["history"]["iteration"][0] == 1
+
+
+# --------------------------------------------------------------------------------------------
+# nn models
+# --------------------------------------------------------------------------------------------
+
+
+def test_nn_activations_are_found_by_their_dotted_names():
+    model = nn.MLP([FEATURES, 8, 6, CLASSES], activation="tanh", rng=np.random.default_rng(0))
+    assert [(name, kind) for name, _, kind in activation_layers(model)] == [
+        ("1", "tanh"),
+        ("3", "tanh"),
+    ]
+    relu = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Sequential(nn.LeakyReLU(), nn.Sigmoid()))
+    assert [(n, k) for n, _, k in activation_layers(relu)] == [
+        ("1", "relu"),
+        ("2.0", "leaky_relu"),
+        ("2.1", "sigmoid"),
+    ]
+
+
+def test_nn_dead_relus_and_names_by_hand(data):
+    rng = np.random.default_rng(0)
+    x, t = rng.normal(size=(50, FEATURES)), rng.integers(0, CLASSES, 50)
+    model = nn.MLP([FEATURES, 8, CLASSES], rng=rng, dtype=np.float64)
+    diag = Diagnostics()
+    diag.watch(model)
+    model.params["0.b"][:3] = -1e6  # three of eight units never fire
+    _, grads = model.loss_and_grads(x, t)
+    diag.record(model, grads)
+    hidden = x @ model.params["0.W"] + model.params["0.b"]
+    assert row(diag, "dead_fraction/1") == 3 / 8
+    assert row(diag, "active_fraction/1") == float((hidden > 0).mean())
+    assert row(diag, "grad_norm/0.W") == pytest.approx(np.linalg.norm(grads["0.W"]), rel=1e-12)
+    entry = diag.histogram(model, x)
+    assert entry["layers"]["1"]["total"] == 50 * 8 and entry["layers"]["1"]["zeros"] >= 3 * 50
+    assert "forward" in vars(model[1])  # still watched; the histogram's wrapper is gone
+
+
+def test_nn_model_through_the_trainer_hook(data, tmp_path):
+    x, t, xt, tt = data
+    model = nn.MLP([FEATURES, 10, CLASSES], rng=np.random.default_rng(1), dtype=np.float64)
+    diag = Diagnostics(every=4, probe_size=50)
+    trainer = Trainer(
+        model, SGD(lr=0.1), x, t, xt, tt, batch_size=20, iterations=12, progress="none",
+        on_step=diag.on_step,
+    )  # fmt: skip
+    trainer.fit()
+    assert diag.history["iteration"] == [4, 8, 12]
+    for key in ("0.W", "0.b", "2.W", "2.b"):
+        assert all(v is not None and v > 0 for v in diag.history[f"update_ratio/{key}"])
+    assert all(0 <= v <= 1 for v in diag.history["dead_fraction/1"])
+    assert [h["iteration"] for h in diag.histograms] == [1, 10, 12]
+    assert diag.plot(tmp_path)  # the pictures draw from dotted names too

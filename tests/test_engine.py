@@ -669,3 +669,13 @@ def test_explain_hook_marks_plus_equals_only_at_forks():
     marks.clear()
     (x * x).backward(on_node=lambda fn, dy, dxs, forked: marks.append(forked))
     assert marks == [(False, True)]
+
+
+def test_accumulated_zero_d_gradients_stay_arrays():
+    x = Tensor(2.0)
+    y = x * x
+    y.backward(retain_grad=True)
+    y.backward(retain_grad=True)
+    for g in (x.grad, y.grad):
+        assert isinstance(g, np.ndarray) and g.shape == ()
+    assert float(x.grad) == 8.0 and float(y.grad) == 2.0

@@ -11,6 +11,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from numpy.testing import assert_allclose
 
 import chainrule.expr as expr_module
@@ -189,7 +191,14 @@ def test_too_long_or_too_deep_is_an_error_not_a_crash() -> None:
     ("source", "values", "fragment"),
     [
         ("1 / 0 + x", {"x": 1.0}, "'1 / 0' cannot be computed (float division by zero)"),
-        ("9 ** 9 ** 9 * x", {"x": 1.0}, "cannot be computed"),
+        ("9 ** 9 ** 9 * x", {"x": 1.0}, "the exponent 3.8742e+08 is too large in size"),
+        ("x ** 1e308", {"x": 2.0}, "the exponent 1e+308 is too large in size (at most 1000)"),
+        ("x + 1" + "0" * 400, {"x": 1.0}, "column 5: number '1000000000"),
+        ("x + 1e309", {"x": 1.0}, "number '1e309' is too large"),
+        ("x + (-8) ** 0.5", {"x": 1.0}, "'(-8) ** 0.5' cannot be computed (not a real number)"),
+        ("x + max(3)", {"x": 1.0}, "'max(3)': with one argument max() is the maximum of a"),
+        ("x + min(-3)", {"x": 1.0}, "min() is the minimum of a variable's elements"),
+        ("exp(1000) * x", {"x": 1.0}, "'exp(1000)' cannot be computed (overflow"),
         ("log(-1) * x", {"x": 1.0}, "'log(-1)' cannot be computed"),
         ("x * y", {"x": 1.0}, "no value given for y"),
         ("x", {"x": 1.0, "w": 2.0}, "value given for w, not in the expression"),
@@ -243,3 +252,115 @@ def test_the_whitelist_is_the_documented_one() -> None:
 def test_doctests() -> None:
     result = doctest.testmod(expr_module)
     assert result.attempted > 0 and result.failed == 0
+
+
+# ----------------------------------------------------------------------------- fuzzing
+# Whatever the text: the parser's own error or a graph; never another exception, never a hang,
+# never code run (a canary function reachable by name must stay uncalled).
+
+_TOKENS = [
+    "x", "y", "z", "q", "w0", "__x", "1", "0", "2.5", "1e3", "1e999", "9" * 30, "0x1f", "1j",
+    "+", "-", "*", "/", "**", "//", "%", "@", "(", ")", ",", ";", "\n", "=", " ", ".", "[", "]",
+    "exp", "log", "sqrt", "abs", "sigmoid", "relu", "tanh", "max", "min", "maximum", "minimum",
+    "canary", "__import__", "'os'", "lambda", ":", "if", "else", "not", "<", "==", "...", "{",
+    "}", "'s'", "f'{x}'", "\\", "#", "\t", "\x00", "é", "→",
+]  # fmt: skip
+
+
+def _check_one(source: str, calls: list[int]) -> None:
+    import time
+    import warnings
+
+    from chainrule.functions.checks import NonFiniteWarning
+
+    start = time.perf_counter()
+    try:
+        e = parse(source)
+        values = {v: np.float64(0.5 + i) for i, v in enumerate(e.variables)}
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", NonFiniteWarning)  # log(x) at x <= 0: IEEE's answer
+            f = e.build(values)
+        assert isinstance(f, expr_module.Tensor)
+    except ExpressionError as err:
+        assert "\n" not in str(err)  # one line
+    assert time.perf_counter() - start < 2.0, f"slow: {source!r}"
+    assert not calls, f"code ran for {source!r}"
+
+
+@pytest.fixture
+def canary(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    calls: list[int] = []
+    monkeypatch.setattr(builtins, "canary", lambda *a: calls.append(1), raising=False)
+    monkeypatch.setattr(builtins, "eval", lambda *a, **k: calls.append(1), raising=True)
+    monkeypatch.setattr(builtins, "exec", lambda *a, **k: calls.append(1), raising=True)
+    return calls
+
+
+def _random_expression(rng: np.random.Generator, depth: int = 0) -> str:
+    """A well-formed expression over the whitelist (numbers, variables, ops, calls)."""
+    if depth > 4 or rng.random() < 0.25:
+        return str(rng.choice(["x", "y", "z", "0", "1", "2.5", "1e-3", "1e300", "(-8)", "3e3"]))
+    kind = rng.integers(5)
+    a = _random_expression(rng, depth + 1)
+    if kind == 0:
+        return f"{a} {rng.choice(['+', '-', '*', '/', '**'])} {_random_expression(rng, depth + 1)}"
+    if kind == 1:
+        return f"-({a})"
+    if kind == 2:
+        return f"{rng.choice(sorted(FUNCTIONS))}({a})"
+    if kind == 3:
+        b = _random_expression(rng, depth + 1)
+        return f"{rng.choice(['max', 'min', 'maximum', 'minimum'])}({a}, {b})"
+    return f"q = {a}; q * {_random_expression(rng, depth + 1)}"
+
+
+def test_fuzz_random_well_formed_expressions(canary: list[int]) -> None:
+    rng = np.random.default_rng(11)
+    for _ in range(2000):
+        _check_one(_random_expression(rng), canary)
+
+
+def test_fuzz_token_soup_gives_a_graph_or_the_parsers_error(canary: list[int]) -> None:
+    rng = np.random.default_rng(12)
+    for _ in range(4000):
+        n = int(rng.integers(1, 25))
+        source = "".join(rng.choice(_TOKENS, n))
+        source = source.replace("\\n", "\n").replace("\\t", "\t").replace("\\x00", "\x00")
+        _check_one(source, canary)
+
+
+def _grammar() -> st.SearchStrategy[str]:
+    leaf = st.sampled_from(["x", "y", "z", "0", "1", "2.5", "1e-3", "1e300", "(-8)", "0.0"])
+
+    def extend(inner: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
+        binop = st.tuples(inner, st.sampled_from(" + - * / ** ".split(" ")[1:-1]), inner)
+        call1 = st.tuples(st.sampled_from(sorted(FUNCTIONS)), inner)
+        call2 = st.tuples(st.sampled_from(["max", "min", "maximum", "minimum"]), inner, inner)
+        return st.one_of(
+            binop.map(lambda t: f"{t[0]} {t[1]} {t[2]}"),
+            inner.map(lambda s: f"({s})"),
+            inner.map(lambda s: f"-{s}"),
+            call1.map(lambda t: f"{t[0]}({t[1]})"),
+            call2.map(lambda t: f"{t[0]}({t[1]}, {t[2]})"),
+        )
+
+    expr = st.recursive(leaf, extend, max_leaves=12)
+    staged = st.tuples(expr, expr).map(lambda t: f"q = {t[0]}; {t[1]} + q")
+    return st.one_of(expr, staged)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
+@given(source=_grammar())
+def test_fuzz_well_formed_expressions_build_or_fail_cleanly(source: str) -> None:
+    calls: list[int] = []
+    builtins.canary = lambda *a: calls.append(1)  # type: ignore[attr-defined]
+    try:
+        _check_one(source, calls)
+    finally:
+        del builtins.canary  # type: ignore[attr-defined]
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
+@given(source=st.text(max_size=40))
+def test_fuzz_arbitrary_text_fails_cleanly(source: str) -> None:
+    _check_one(source, [])

@@ -706,3 +706,123 @@ def test_property_softmax_invariant_to_row_constant(x, shift):
     assert_allclose(
         F.log_softmax(Tensor(x + c)).data, F.log_softmax(Tensor(x)).data, rtol=1e-9, atol=1e-9
     )
+
+
+# ----------------------------------------------------------------------------- bad input
+# Each case raised a raw NumPy/Python error naming no op, or passed silently (issue 12).
+def _affine():
+    from chainrule.layers import Affine
+
+    return Affine(np.ones((3, 2)), np.zeros(2))
+
+
+@pytest.mark.parametrize(
+    ("call", "kind", "pattern"),
+    [
+        (lambda: _affine().forward(None), TypeError, r"Affine: input 0 is None; expected numbers"),
+        (lambda: _affine().forward(np.array([["a", "b", "c"]])), TypeError, r"Affine: input 0 is <U1 array of shape \(1, 3\)"),  # noqa: E501
+        (lambda: _affine().forward(np.array([[1, 2, None]], dtype=object)), TypeError, r"Affine: input 0 is object array"),  # noqa: E501
+        (lambda: __import__("chainrule.layers", fromlist=["Tanh"]).Tanh().forward(np.array(["a"])), TypeError, r"Tanh: input 0 is <U1 array"),  # noqa: E501
+        (lambda: __import__("chainrule.layers", fromlist=["Sigmoid"]).Sigmoid().forward(np.array([True, False])), TypeError, r"Sigmoid: input 0 is bool array of shape \(2,\)"),  # noqa: E501
+        (lambda: Tensor(np.ones((2, 2))) @ "ab", TypeError, r"MatMul: input 1 is str 'ab'"),
+        (lambda: F.relu(None), TypeError, r"Relu: input 0 is None"),
+        (lambda: F.sum(Tensor(np.ones(3)), axis=5), ValueError, r"Sum: axis 5 is out of range .* float64 array of shape \(3,\)"),  # noqa: E501
+        (lambda: Tensor(np.ones(3))[10], IndexError, r"get_item: index 10 into shape \(3,\)"),
+        (lambda: Tensor(np.ones(3)) + Tensor(np.ones(4)), ValueError, r"Add: operands could not be broadcast .* shape \(3,\), float64 array of shape \(4,\)"),  # noqa: E501
+        (lambda: Tensor(np.ones(2)) + "a", TypeError, r"Add: input 1 is str 'a'"),
+        (lambda: F.Dropout(0.5, rng="seed"), TypeError, r"Dropout: rng must be a numpy.random.Generator"),  # noqa: E501
+        (lambda: Tensor(None), TypeError, r"Tensor: data must be numbers, got object"),
+        (lambda: Tensor(np.array(["a"])), TypeError, r"Tensor: data must be numbers"),
+    ],
+)  # fmt: skip
+def test_bad_input_names_the_op_and_what_was_wrong(call, kind, pattern):
+    with pytest.raises(kind, match=pattern):
+        call()
+
+
+def test_affine_backward_with_a_dout_of_the_wrong_width():
+    layer = _affine()
+    layer.forward(np.ones((4, 3)))
+    with pytest.raises(
+        ValueError, match=r"Affine.backward: .* got dout float64 array of shape \(4, 5\)"
+    ):
+        layer.backward(np.ones((4, 5)))
+
+
+def test_errors_an_op_raises_itself_pass_through_unchanged():
+    with pytest.raises(ValueError, match=r"^matmul: shapes \(2, 3\) and \(2, 3\) do not align"):
+        Tensor(np.ones((2, 3))) @ Tensor(np.ones((2, 3)))
+
+
+@pytest.mark.parametrize(
+    ("fn", "x", "expected"),
+    [(F.log, 0.0, -np.inf), (F.log, -1.0, np.nan), (F.sqrt, -1.0, np.nan), (F.exp, 1000.0, np.inf)],
+)
+def test_outside_the_domain_ieee_values_with_a_warning_naming_the_op(fn, x, expected):
+    from chainrule.functions.checks import NonFiniteWarning
+
+    name = fn.__name__
+    with pytest.warns(
+        NonFiniteWarning, match=rf"^{name}: 1 finite input value\(s\) gave inf or NaN"
+    ):
+        y = fn(Tensor(np.array([x, 1.0])))
+    assert_array_equal(y.data[:1], [expected])
+
+
+def test_a_callers_errstate_is_honoured_outside_the_domain():
+    with np.errstate(all="raise"), pytest.raises(FloatingPointError):
+        F.log(Tensor(np.array([-1.0])))
+    with np.errstate(all="ignore"):
+        assert np.isnan(F.sqrt(Tensor(np.array([-1.0]))).data[0])  # no warning: pytest errors
+
+
+def test_non_finite_inputs_stay_quiet_in_elementwise_ops():
+    # NaN in, NaN out: reported where it enters a loss, not at every op on the way.
+    y = F.exp(Tensor(np.array([np.nan, 1.0])))
+    assert np.isnan(y.data[0])
+
+
+@pytest.mark.parametrize(
+    ("loss", "x", "t", "pattern"),
+    [
+        (F.softmax_cross_entropy, [[np.nan, 1.0]], [0], r"SoftmaxWithLoss: 1 of 2 scores are NaN or inf .*\[0, 0\]"),  # noqa: E501
+        (F.softmax_cross_entropy, [[1.0, np.inf]], [0], r"SoftmaxWithLoss: 1 of 2 scores are NaN or inf"),  # noqa: E501
+        (F.identity_with_loss, [np.nan, 1.0], [0.0, 1.0], r"IdentityWithLoss: 1 of 2 outputs are NaN"),  # noqa: E501
+        (F.identity_with_loss, [0.0, 1.0], [0.0, np.inf], r"IdentityWithLoss: 1 of 2 targets are NaN"),  # noqa: E501
+        (F.softmax_cross_entropy, [[0.0, 1.0]], [[-1.0, 2.0]], r"SoftmaxWithLoss: one-hot targets must not be negative"),  # noqa: E501
+        (F.softmax_cross_entropy, [[0.0, 1.0]], [[0.5, 0.2]], r"SoftmaxWithLoss: one-hot target rows must sum to 1; row 0 sums to 0.7"),  # noqa: E501
+        (F.softmax_cross_entropy, [[0.0, 1.0], [1.0, 0.0]], [[0.0, 1.0], [0.0, 0.0]], r"row 1 sums to 0.0"),  # noqa: E501
+    ],
+)  # fmt: skip
+def test_losses_refuse_non_finite_values_and_targets_that_are_not_distributions(
+    loss, x, t, pattern
+):
+    with pytest.raises((FloatingPointError, ValueError), match=pattern):
+        loss(Tensor(np.array(x)), np.array(t))
+
+
+def test_softmax_with_loss_refuses_complex_scores():
+    from chainrule.layers import SoftmaxWithLoss
+
+    with pytest.raises(
+        TypeError,
+        match="SoftmaxWithLoss: scores must be a real floating-point array, got complex128",
+    ):
+        SoftmaxWithLoss().forward(np.array([[0.0, 1.0j]]), np.array([1]))
+
+
+def test_softmax_with_loss_accepts_labels_as_a_column():
+    from chainrule.layers import SoftmaxWithLoss
+
+    x = np.array([[0.0, 1.0, 2.0], [1.0, 0.0, -1.0]])
+    column, flat = SoftmaxWithLoss(), SoftmaxWithLoss()
+    assert column.forward(x, np.array([[2], [0]])) == flat.forward(x, np.array([2, 0]))
+    assert_array_equal(column.backward(), flat.backward())
+
+
+def test_zero_d_gradients_are_arrays_that_print_as_numbers():
+    x, y, z = Tensor(-2.0), Tensor(5.0), Tensor(-4.0)
+    ((x + y) * z).backward()
+    assert isinstance(x.grad, np.ndarray) and x.grad.shape == () and x.grad.flags.writeable
+    assert str(x.grad) == "-4.0" and float(x.grad) == -4.0
+    assert float(Tensor(3.0)) == 3.0

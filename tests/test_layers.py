@@ -398,3 +398,18 @@ def test_two_layer_net_weights_follow_chainrule_seed() -> None:
     np.testing.assert_array_equal(TwoLayerNet(5, 4, 3).params["W1"], first)
     with pytest.raises(ValueError, match="TwoLayerNet: hidden_size must be a positive integer"):
         TwoLayerNet(5, True, 3)
+
+
+def test_batch_normalization_on_a_batch_of_one_behaves_as_the_books_layer():
+    from chainrule.layers import BatchNormalization
+
+    gamma, beta = np.array([2.0, 3.0]), np.array([0.5, -1.0])
+    layer = BatchNormalization(gamma, beta, momentum=0.9)
+    out = layer.forward(np.array([[4.0, -7.0]]), train_flg=True)
+    np.testing.assert_array_equal(out, [beta])  # xc = 0: the book's layer gives beta
+    np.testing.assert_allclose(layer.running_mean, [0.4, -0.7])
+    np.testing.assert_allclose(layer.running_var, [0.9, 0.9])  # batch variance 0 blended in
+    dx = layer.backward(np.array([[1.0, -2.0]]))
+    np.testing.assert_array_equal(dx, [[0.0, 0.0]])
+    np.testing.assert_array_equal(layer.dgamma, [0.0, 0.0])
+    np.testing.assert_array_equal(layer.dbeta, [1.0, -2.0])

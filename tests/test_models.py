@@ -8,8 +8,11 @@ import pickle
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from chainrule import models, nn
+from chainrule.activations import ACTIVATIONS
 from chainrule.layers import DeepConvNet, MultiLayerNet, TwoLayerNet
 from chainrule.models import MODELS, ModelConfig, build_model, init_rng, model_config
 
@@ -163,6 +166,33 @@ def test_autograd_conv_nets_are_built_or_refused_clearly(model):
         with pytest.raises(ValueError, match=f"chainrule.nn.{name} is missing"):
             build_model(cfg, rng=0)
         return
+    cfg = cfg.replace(dtype="float64")
     twin = build_model(cfg, rng=0)
     book = build_model(cfg.replace(engine="layers"), rng=0)
     assert twin.engine == "autograd" and list(twin.params) == list(book.params)
+    for key, value in book.params.items():  # the same draws from the same seed
+        np.testing.assert_array_equal(twin.params[key], value, err_msg=key)
+    x = np.random.default_rng(1).standard_normal((2, 144))
+    np.testing.assert_allclose(twin.predict(x), book.predict(x), rtol=1e-10)
+
+
+@given(
+    hidden=st.lists(st.integers(1, 512), min_size=1, max_size=4),
+    activation=st.sampled_from(sorted(ACTIVATIONS)),
+    init=st.one_of(st.none(), st.sampled_from(["he", "xavier", "HE"]), st.floats(1e-4, 1.0)),
+    dropout=st.floats(0.0, 0.99),
+    weight_decay=st.floats(0.0, 1.0),
+    batchnorm=st.booleans(),
+    engine=st.sampled_from(["layers", "autograd"]),
+    dtype=st.sampled_from(["float32", "float64", np.float32]),
+)
+def test_any_valid_mlp_config_round_trips(
+    hidden, activation, init, dropout, weight_decay, batchnorm, engine, dtype
+):
+    cfg = model_config(
+        "mlp", engine=engine, hidden=hidden, activation=activation, init=init,
+        dropout=dropout, weight_decay=weight_decay, batchnorm=batchnorm, dtype=dtype,
+    )  # fmt: skip
+    assert model_config(**json.loads(json.dumps(cfg))) == cfg
+    assert cfg.init in ("he", "xavier") or isinstance(cfg.init, float)
+    assert cfg.dtype in ("float32", "float64") and cfg.hidden == hidden

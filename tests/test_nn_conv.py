@@ -8,7 +8,7 @@ batch statistics, and real MNIST for a short training run.
 
 from __future__ import annotations
 
-import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,8 +20,10 @@ from chainrule import Tensor, layers, nn
 from chainrule import functions as F
 from chainrule.gradcheck import compare
 from chainrule.optim import Adam
+from chainrule.training import Trainer
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+sys.path.insert(0, str(Path(__file__).parent))
+import fake_cupy
 
 
 def f64(rng: np.random.Generator, *shape: int) -> np.ndarray:
@@ -159,6 +161,8 @@ def test_reprs():
     assert "(0): Conv2d(1, 2, kernel_size=(3, 3)" in text and "(1): BatchNorm2d(2," in text
     assert "(Conv1): Conv2d(1, 16, kernel_size=(3, 3)" in repr(nn.DeepConvNet())
     assert "(Pool1): MaxPool2d(kernel=(2, 2)" in repr(nn.SimpleConvNet())
+    book = nn.DeepConvNet(inverted_dropout=False, dropout_ratio=0.25)
+    assert "(Dropout2): BookDropout(p=0.25)" in repr(book)
 
 
 @pytest.mark.parametrize(
@@ -356,10 +360,17 @@ def test_simple_conv_net_twin_gradient_check(rng):
     compare(f, params, grads, kink_probe=lambda: kink_probe(last))
 
 
-@pytest.mark.parametrize("dropout_ratio", [0.0, 0.5])
-def test_deep_conv_net_twin_same_loss_and_gradients_with_identical_masks(rng, dropout_ratio):
-    book = tiny_deep(layers.DeepConvNet, seed=1, dropout_ratio=dropout_ratio)
-    twin = tiny_deep(nn.DeepConvNet, seed=2, dropout_ratio=dropout_ratio)
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"dropout_ratio": 0.0},
+        {"dropout_ratio": 0.5},
+        {"dropout_ratio": 0.3, "inverted_dropout": False, "weight_init_std": "xavier"},
+    ],
+)
+def test_deep_conv_net_twin_same_loss_and_gradients_with_identical_masks(rng, options):
+    book = tiny_deep(layers.DeepConvNet, seed=1, **options)
+    twin = tiny_deep(nn.DeepConvNet, seed=2, **options)
     for p in book.params.values():
         p += 0.05 * rng.standard_normal(p.shape)
     twin.load_state_dict(book.params)
@@ -372,8 +383,39 @@ def test_deep_conv_net_twin_same_loss_and_gradients_with_identical_masks(rng, dr
     assert loss == pytest.approx(float(book.last_layer.loss), rel=1e-12)
     assert_same_grads(grads, book_grads)
     assert book.rng.bit_generator.state == twin.rng.bit_generator.state  # as many draws
-    if dropout_ratio:  # the masks did act: a different draw gives a different loss
+    if options["dropout_ratio"]:  # the masks did act: a different draw gives a different loss
         assert twin_loss_and_grads(twin, x, t)[0] != pytest.approx(loss, rel=1e-6)
+    # evaluation: no masks (the book's dropout scales by 1 - ratio instead)
+    assert_allclose(twin.predict(x), book.predict(x), rtol=1e-12)
+
+
+def test_twins_speak_the_model_protocol_with_the_books_keys(rng):
+    book = tiny_deep(layers.DeepConvNet, seed=1, dropout_ratio=0.4)
+    twin = tiny_deep(nn.DeepConvNet, seed=1, dropout_ratio=0.4)
+    assert twin.engine == "autograd" and book.engine == "layers"
+    assert list(twin.params) == list(book.params) and twin.buffers == {}
+    assert all(twin.params[k] is getattr(twin, f"Conv{k[1]}").W.data for k in ("W1", "W6"))
+    x, t = rng.standard_normal((4, 1, 12, 12)), np.array([[0], [2], [1], [1]])  # (N, 1) labels
+    state = np.random.default_rng(5).bit_generator.state
+    book.rng.bit_generator.state = twin.rng.bit_generator.state = state
+    loss, grads = twin.loss_and_grads(x, t)
+    book_loss, book_grads = book.loss_and_grads(x, t)
+    assert loss == pytest.approx(book_loss, rel=1e-12)
+    assert_same_grads(grads, book_grads)
+    twin.weight_decay = 0.1  # the protocol's L2 term counts the kernels and weight matrices
+    twin.rng.bit_generator.state = state
+    decayed, _ = twin.loss_and_grads(x, t)
+    l2 = sum((W**2).sum() for k, W in twin.params.items() if k.startswith("W"))
+    assert decayed == pytest.approx(loss + 0.05 * l2, rel=1e-12)
+
+
+def test_default_rng_follows_chainrule_seed_as_the_books():
+    chainrule.seed(7)
+    twin = nn.SimpleConvNet(conv_param={"filter_num": 2}, hidden_size=3)
+    chainrule.seed(7)
+    book = layers.SimpleConvNet(conv_param={"filter_num": 2}, hidden_size=3)
+    for key, p in twin.named_parameters():
+        assert_array_equal(p.data, book.params[key], err_msg=key)
 
 
 def test_deep_conv_net_twin_train_and_eval(rng):
@@ -432,16 +474,44 @@ def test_twins_default_to_the_books_architecture():
     assert all(p.grad.dtype == np.float32 for p in f32.parameters())
 
 
-def load_mnist_or_skip():
-    from chainrule.datasets import DatasetError, load_mnist
+@pytest.mark.parametrize("kind", ["deep", "bn"])
+def test_on_a_device_the_modules_compute_what_they_compute_on_the_cpu(rng, kind):
+    # The CuPy stand-in: device arrays that refuse to mix with NumPy, so a host array left in a
+    # module (or created by it) fails here as it would on a GPU.
+    def make() -> nn.Module:
+        if kind == "deep":
+            return tiny_deep(nn.DeepConvNet, seed=3, dropout_ratio=0.3, inverted_dropout=False)
+        f = {"rng": np.random.default_rng(3), "dtype": np.float64}
+        return nn.Sequential(
+            nn.Conv2d(1, 3, 3, pad=1, **f), nn.BatchNorm2d(3, dtype=np.float64), nn.ReLU(),
+            nn.AvgPool2d(2), nn.Conv2d(3, 2, 2, **f), nn.MaxPool2d(3, stride=1, pad=1),
+            nn.Flatten(), nn.Linear(8, 3, **f),
+        )  # fmt: skip
 
-    roots = [os.environ.get("CHAINRULE_DATA"), str(SHARED_DATA)]
-    for root in filter(None, roots):
-        try:
-            return load_mnist(flatten=True, data_dir=root, download=False)
-        except DatasetError:
-            continue
-    pytest.skip(f"MNIST files not found in $CHAINRULE_DATA or {SHARED_DATA}")
+    x, t = rng.standard_normal((4, 1, 12, 12)), np.array([0, 2, 1, 1])
+    if kind == "bn":
+        x = x[:, :, :6, :6]
+    cpu = make()  # the same seeds: the same weights and dropout masks
+    loss_cpu, grads_cpu = cpu.loss_and_grads(x, t)
+    with fake_cupy.installed():
+        gpu = make().to("cuda")
+        loss_gpu, grads_gpu = gpu.loss_and_grads(chainrule.to_device(x, "cuda"), t)
+        assert all(type(g).__module__ == "cupy" for g in grads_gpu.values())
+        grads_gpu = {k: chainrule.to_numpy(g) for k, g in grads_gpu.items()}
+        buffers = {k: chainrule.to_numpy(b) for k, b in gpu.buffers.items()}
+        scores = chainrule.to_numpy(gpu.predict(chainrule.to_device(x, "cuda")))
+    assert loss_gpu == loss_cpu
+    for key, g in grads_cpu.items():
+        assert_array_equal(grads_gpu[key], g, err_msg=key)
+    for key, b in cpu.buffers.items():
+        assert_array_equal(buffers[key], b, err_msg=key)
+    assert_array_equal(scores, cpu.predict(x))
+
+
+def load_mnist_or_skip():
+    from mnist_data import load_real_mnist  # $CHAINRULE_DATA, then ../shared/data; or skip
+
+    return load_real_mnist(flatten=True)
 
 
 @pytest.mark.slow
@@ -467,3 +537,30 @@ def test_simple_conv_net_twin_learns_an_mnist_slice(rng):
     with chainrule.no_grad():
         accuracy = float((model.eval()(x_val).data.argmax(axis=1) == t_val).mean())
     assert accuracy > 0.7
+
+
+@pytest.mark.slow
+def test_simple_conv_net_twin_trains_saves_and_resumes_bit_identically(tmp_path):
+    (x_train, t_train), (x_test, t_test) = load_mnist_or_skip()
+    data = x_train[:500], t_train[:500], x_test[:100], t_test[:100]
+
+    def trainer(iterations: int) -> Trainer:
+        model = nn.SimpleConvNet(
+            conv_param={"filter_num": 8}, hidden_size=20, rng=np.random.default_rng(0),
+            dtype=np.float32,
+        )  # fmt: skip
+        opt = Adam(model.parameters(), lr=1e-3)  # PyTorch's order
+        return Trainer(model, opt, *data, iterations=iterations, batch_size=25, progress=False)
+
+    whole = trainer(12)
+    whole.fit()
+    half = trainer(6)
+    half.fit()
+    half.save(tmp_path / "half.npz")
+    resumed = trainer(12)
+    resumed.restore(tmp_path / "half.npz")
+    resumed.fit()
+    assert list(resumed.model.params) == ["W1", "b1", "W2", "b2", "W3", "b3"]
+    for key, value in whole.model.params.items():
+        assert_array_equal(resumed.model.params[key], value, err_msg=key)
+    assert not np.array_equal(half.model.params["W1"], whole.model.params["W1"])

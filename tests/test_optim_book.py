@@ -156,6 +156,20 @@ def test_adam_book_variant_is_the_books_formula_on_arrays():
     assert not np.allclose(pytorch["W"], ours["W"])
 
 
+def test_the_books_adam_is_pytorchs_with_eps_over_root_of_the_correction():
+    # As Adam's docstring says: eps / sqrt(1 - beta2**t) in PyTorch's formula gives the book's.
+    rng = np.random.default_rng(6)
+    book, torchlike = {"W": rng.normal(size=5)}, {}
+    torchlike["W"] = book["W"].copy()
+    opt_book, opt_torch = Adam(lr=0.1, eps=1e-2, variant="book"), Adam(lr=0.1, eps=1e-2)
+    for t in range(1, 6):
+        g = rng.normal(size=5) * 1e-2
+        opt_torch.eps = 1e-2 / math.sqrt(1 - 0.999**t)
+        opt_book.update(book, {"W": g})
+        opt_torch.update(torchlike, {"W": g})
+        np.testing.assert_allclose(book["W"], torchlike["W"], rtol=1e-13)
+
+
 def test_adam_variant_is_validated_saved_and_restored():
     with pytest.raises(ValueError, match=r"Adam: variant must be one of \['pytorch', 'book'\]"):
         Adam(variant="keras")
@@ -272,3 +286,27 @@ def test_bad_hooks_are_named():
     with pytest.raises(ValueError, match=r"the gradient for 'W' is ndarray of shape \(1,\)"):
         opt.update({"W": W}, {"W": np.ones(2)})
     assert np.array_equal(W, np.ones(2)) and opt.t == 0
+
+
+def test_the_books_adam_survives_a_trainer_checkpoint(tmp_path):
+    from chainrule.layers import TwoLayerNet
+    from chainrule.training import Trainer
+
+    rng = np.random.default_rng(0)
+    x, t = rng.normal(size=(200, 6)).astype(np.float32), rng.integers(0, 3, 200)
+
+    def trainer(opt, epochs):
+        net = TwoLayerNet(6, 8, 3, rng=np.random.default_rng(1), dtype=np.float32)
+        return Trainer(net, opt, x, t, x, t, epochs=epochs, batch_size=50, progress="none")
+
+    straight = trainer(Adam(lr=0.01, variant="book"), 2)
+    straight.fit()
+    first = trainer(Adam(lr=0.01, variant="book"), 1)
+    first.fit()
+    first.save(tmp_path / "run.ckpt")
+    resumed = trainer(Adam(lr=0.01), 2)  # PyTorch's variant until the checkpoint says otherwise
+    resumed.restore(tmp_path / "run.ckpt")
+    assert resumed.optimizer.variant == "book"
+    resumed.fit()
+    for key, value in straight.model.params.items():
+        assert np.array_equal(resumed.model.params[key], value), key

@@ -527,8 +527,14 @@ def test_pools_match_torch(kernel, stride, pad):
 
 
 def test_every_op_is_covered():
-    ops = {n for n, cls in vars(F).items() if inspect.isclass(cls) and issubclass(cls, Function)}
-    covered = {name for name, *_ in OPS} | {"BatchNorm", "Conv2d", "MaxPool2d", "AvgPool2d"}
+    ops = {
+        name
+        for name, cls in vars(F).items()
+        if inspect.isclass(cls)
+        and issubclass(cls, Function)
+        and cls.__module__ != "chainrule.functions.conv"  # through their public functions above
+    }
+    covered = {name for name, *_ in OPS} | {"BatchNorm"}
     assert ops - covered == set()
 
 

@@ -137,3 +137,19 @@ def test_module_repr_shows_shapes_and_parameter_counts():
     assert "(0): Linear(784, 50, bias=True)  # W (784, 50), b (50,): 39,250 parameters" in text
     assert text.endswith(")  # 39,760 parameters")
     assert repr(nn.ReLU()) == "ReLU()"
+
+
+@pytest.mark.parametrize("name", ["SimpleConvNet", "DeepConvNet"])
+def test_conv_twins_agree_through_the_protocol(name):
+    import chainrule.layers as book_layers
+
+    kw = {"input_dim": (1, 12, 12), "hidden_size": 6, "output_size": 3, "dtype": np.float64}
+    if name == "DeepConvNet":
+        kw["dropout_ratio"] = 0.0  # dropout masks aside, the two must agree exactly
+    book = getattr(book_layers, name)(**kw, rng=np.random.default_rng(4))
+    twin = getattr(nn, name)(**kw, rng=np.random.default_rng(5))
+    for key, value in book.params.items():
+        twin.params[key][...] = value
+    rng = np.random.default_rng(6)
+    x, t = rng.standard_normal((3, 1, 12, 12)), np.array([0, 2, 1])
+    _assert_same(book, twin, x, t)

@@ -9,10 +9,8 @@ from __future__ import annotations
 import io
 import json
 import math
-import os
 import re
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -253,12 +251,9 @@ class Recorder:
         self.params = {"w": np.zeros(3, dtype=np.float32)}
         self.batches: list[np.ndarray] = []
 
-    def gradient(self, x, t):
+    def loss_and_grads(self, x, t):
         self.batches.append(x[:, 0].astype(int).copy())
-        return {"w": np.zeros(3, dtype=np.float32)}
-
-    def loss(self, x, t):
-        return 0.0
+        return 0.0, {"w": np.zeros(3, dtype=np.float32)}
 
     def predict(self, x):
         return np.zeros((len(x), 3), dtype=np.float32)
@@ -510,15 +505,15 @@ class Poisoned:
     def __init__(self, model, key: str, at: int) -> None:
         self.model, self.key, self.at, self.calls = model, key, at, 0
         self.params = model.params
-        self.last_layer = model.last_layer
 
-    def gradient(self, x, t):
+    def loss_and_grads(self, x, t):
         self.calls += 1
-        grads = dict(self.model.gradient(x, t))
+        loss, grads = self.model.loss_and_grads(x, t)
+        grads = dict(grads)
         if self.calls == self.at:
             grads[self.key] = grads[self.key].copy()
             grads[self.key][0] = np.nan
-        return grads
+        return loss, grads
 
     def predict(self, x):
         return self.model.predict(x)
@@ -564,7 +559,7 @@ class NanLoss:
         self.model, self.params = model, model.params
 
     def loss_and_grads(self, x, t):
-        grads = self.model.gradient(x, t)
+        _, grads = self.model.loss_and_grads(x, t)
         return float("nan"), grads
 
     def predict(self, x):
@@ -633,22 +628,12 @@ def test_plot_without_matplotlib_says_what_to_install(tmp_path, monkeypatch):
 # --------------------------------------------------------------------------------------------
 
 
-def real_data_dir() -> Path | None:
-    for candidate in (
-        os.environ.get("CHAINRULE_DATA"),
-        Path(__file__).resolve().parents[2] / "shared" / "data",
-    ):
-        if candidate and (Path(candidate) / "mnist" / "t10k-labels-idx1-ubyte.gz").is_file():
-            return Path(candidate)
-    return None
-
-
 @pytest.mark.slow
 def test_two_layer_net_on_real_mnist_one_epoch():
-    root = real_data_dir()
-    if root is None:
-        pytest.skip("real MNIST not found in $CHAINRULE_DATA or ../shared/data")
     from chainrule.datasets import load_mnist
+    from mnist_data import real_data_root  # $CHAINRULE_DATA, then ../shared/data; or skip
+
+    root = real_data_root("mnist")
 
     (x, t), (xt, tt) = load_mnist(data_dir=root, download=False)
     config = model_config("two-layer")

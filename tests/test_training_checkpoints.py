@@ -125,9 +125,21 @@ def test_a_valid_checkpoint_still_resumes_mid_epoch(data, saved):
     assert trainer.iteration == 40
 
 
-def test_from_checkpoint_refuses_a_bad_model_config(data, saved):
-    rewrite(saved, edit_meta=lambda m: m.update(model=["x"]))
-    with pytest.raises(CheckpointError, match="records no model config"):
+@pytest.mark.parametrize(
+    ("edit", "match"),
+    [
+        (lambda m: m.update(model=["x"]), "records no model config"),
+        (lambda m: m["trainer"].update(eval_batch_size="abc"), "eval_batch_size is 'abc'"),
+        (lambda m: m["trainer"].update(batch_size=0), "batch_size is 0"),
+        (lambda m: m["trainer"].update(eval_every=-3), "eval_every is -3"),
+        (lambda m: m["trainer"].update(seed=1.5), "seed is 1.5"),
+        (lambda m: m.update(trainer=[1]), "'trainer' entry is a list"),
+        (lambda m: m["optimizer"].update(name="Nope"), "Nope"),
+    ],
+)
+def test_from_checkpoint_refuses_a_bad_meta(data, saved, edit, match):
+    rewrite(saved, edit_meta=edit)
+    with pytest.raises(CheckpointError, match=match):
         Trainer.from_checkpoint(saved, *data, progress="none")
 
 

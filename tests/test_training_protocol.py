@@ -13,7 +13,7 @@ import pytest
 
 from chainrule.optim import SGD, Adam
 from chainrule.serialization import CheckpointError, load_checkpoint
-from chainrule.training import DivergenceGuard, Trainer, TrainingDiverged
+from chainrule.training import DivergenceGuard, Trainer, TrainingDiverged, evaluate
 from chainrule.training.threads import AUTO_WORK, choose_threads
 from test_training import blobs
 
@@ -249,3 +249,96 @@ def test_without_threadpoolctl_the_count_is_not_set(monkeypatch):
     )
     count, note = choose_threads("auto", SoftmaxRegression(), 100)
     assert count is None and "threadpoolctl is not installed" in note
+
+
+# --------------------------------------------------------------------------------------------
+# evaluate: one log-softmax, labels checked
+# --------------------------------------------------------------------------------------------
+
+
+def test_evaluate_matches_the_log_softmax_of_the_scores(data):
+    model = SoftmaxRegression()
+    x, t = data[2], data[3]
+    scores = model.predict(x)
+    logp = scores - np.log(np.exp(scores - scores.max(1, keepdims=True)).sum(1, keepdims=True))
+    logp -= scores.max(1, keepdims=True)
+    want = -logp[np.arange(len(t)), t].mean()
+    loss, acc = evaluate(model, x, t, batch_size=64)
+    assert loss == pytest.approx(want, rel=1e-12)
+    assert acc == np.mean(scores.argmax(1) == t)
+    assert evaluate(model, x, np.eye(4)[t], batch_size=64) == (loss, acc)  # one-hot rows
+
+
+@pytest.mark.parametrize(
+    ("labels", "match"),
+    [
+        (lambda t: np.where(np.arange(len(t)) == 5, 4, t), r"label 4 at index 5 is out of range"),
+        (lambda t: np.where(np.arange(len(t)) == 3, -1, t), r"label -1 at index 3"),
+        (lambda t: t + 0.5, "must be integers"),
+        (lambda t: np.eye(3)[t % 3], r"one-hot targets of shape \(64, 3\) have 3 classes"),
+        (lambda t: t[:-1], "200 samples but 199 labels"),
+        (lambda t: t.astype(str), "dtype <U"),
+    ],
+)
+def test_evaluate_names_bad_labels(data, labels, match):
+    with pytest.raises(ValueError, match=match):
+        evaluate(SoftmaxRegression(), data[2], labels(data[3]), batch_size=64)
+
+
+def test_evaluate_picks_its_blas_threads_too(data):
+    threadpoolctl = pytest.importorskip("threadpoolctl", reason="needs threadpoolctl")
+    seen = []
+
+    class Watched(SoftmaxRegression):
+        def predict(self, x):
+            seen.extend(info["num_threads"] for info in threadpoolctl.threadpool_info())
+            return super().predict(x)
+
+    model = Watched()
+    with threadpoolctl.threadpool_limits(limits=2, user_api="blas"):
+        auto = evaluate(model, data[2], data[3], batch_size=64)
+        assert set(seen) == {1}  # "auto": small products, one thread
+        seen.clear()
+        outer = [info["num_threads"] for info in threadpoolctl.threadpool_info()]
+        forced = evaluate(model, data[2], data[3], batch_size=64, threads=None)
+        assert seen[: len(outer)] == outer  # None: BLAS left as the caller set it
+    assert auto == pytest.approx(forced, rel=1e-12)
+
+
+def test_a_loss_refusing_non_finite_scores_is_a_divergence(data):
+    class Refusing(SoftmaxRegression):
+        def loss_and_grads(self, x, t):
+            raise FloatingPointError("SoftmaxWithLoss: 3 of 200 scores are NaN or inf")
+
+    trainer = trainer_for(data, model=Refusing())
+    with pytest.raises(TrainingDiverged, match=r"iteration 1 \(epoch 1\): the loss is not") as e:
+        trainer.fit()
+    assert "3 of 200 scores are NaN" in str(e.value) and e.value.__cause__ is None
+    assert trainer.iteration == 0
+
+
+# --------------------------------------------------------------------------------------------
+# progress
+# --------------------------------------------------------------------------------------------
+
+
+def test_progress_bars_come_from_tqdm_auto_and_show_in_notebooks(monkeypatch):
+    import io
+    import sys
+    import types
+
+    pytest.importorskip("tqdm", reason="the bar needs tqdm")
+    from chainrule.training.progress import Progress
+
+    assert Progress("auto", io.StringIO()).tqdm is None  # not a terminal: lines only
+    assert Progress("bar", io.StringIO()).tqdm.__module__.startswith("tqdm")
+
+    class ZMQInteractiveShell:  # what IPython's get_ipython() returns in a Jupyter kernel
+        config: dict = {}  # noqa: RUF012 - the shape tqdm.auto inspects
+
+    fake = types.ModuleType("IPython")
+    fake.get_ipython = ZMQInteractiveShell  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "IPython", fake)
+    monkeypatch.setattr(sys, "stdout", io.StringIO())  # not a terminal either
+    assert Progress("auto", None).tqdm is not None  # stdout in a notebook: a bar
+    assert Progress("auto", io.StringIO()).tqdm is None  # an explicit stream: its own rule

@@ -604,6 +604,29 @@ def test_cmd_graph_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert "Affine1" in (tmp_path / "m.html").read_text()
 
 
+def test_cmd_graph_direction_and_language(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["graph", "q = x + y; f = q * z", "--set", "x=-2", "y=5", "z=-4"]
+    assert _run([*argv, "--direction", "TB", "--lang", "zh", "-o", str(tmp_path / "f.svg")]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[1].split() == [
+        "步骤",
+        "运算",
+        "输出",
+        "上游梯度",
+        "输入",
+        "局部导数",
+        "下游梯度",
+    ]
+    svg = (tmp_path / "f.svg").read_text(encoding="utf-8")
+    assert "上游梯度" in svg
+    root = svg_tree(svg)
+    assert float(root.get("height")) > float(root.get("width")) / 2  # a column, not a row
+    assert _run([*argv, "--direction", "TB", "-o", str(tmp_path / "f.dot"), "-q"]) == 0
+    assert "rankdir=TB" in (tmp_path / "f.dot").read_text(encoding="utf-8")
+
+
 def test_cmd_graph_prints_without_writing(capsys: pytest.CaptureFixture[str]) -> None:
     assert _run(["graph", "x * y", "--set", "x=2", "y=3"]) == 0
     out = capsys.readouterr().out

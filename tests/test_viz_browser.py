@@ -226,3 +226,26 @@ def test_the_panel_shows_the_plus_equals_merge(browser: Any, tmp_path: Path) -> 
     browser.find_element(By.TAG_NAME, "body").send_keys(Keys.END)
     text = browser.find_element(By.ID, "panel").text
     assert "dx = 1 + 3 + 3 = 7" in text  # from the Add first, then twice from the Mul
+
+
+def test_zoom_buttons_and_keys_scale_the_drawing(browser: Any, tmp_path: Path) -> None:
+    f = example_graph("sigmoid-neuron")[0]  # wider than the window
+    open_page(browser, f, tmp_path)
+
+    def size() -> tuple[float, float]:
+        svg = browser.find_element(By.CSS_SELECTOR, "#figure svg")
+        return float(svg.get_attribute("width")), float(svg.get_attribute("height"))
+
+    w0, h0 = size()
+    browser.find_element(By.ID, "zoom-in").click()
+    assert size() == pytest.approx((w0 * 1.25, h0 * 1.25), abs=0.1)
+    assert browser.find_element(By.ID, "zoom-level").text == "125%"
+    browser.find_element(By.ID, "zoom-out").click()
+    browser.find_element(By.ID, "zoom-out").click()
+    assert size() == pytest.approx((w0 * 0.8, h0 * 0.8), abs=0.1)
+    browser.find_element(By.TAG_NAME, "body").send_keys("+")
+    assert size() == pytest.approx((w0, h0), abs=0.1)
+    browser.find_element(By.TAG_NAME, "body").send_keys("0")  # fit: never wider than the view
+    width = browser.execute_script("return document.getElementById('figure').clientWidth")
+    assert size()[0] <= max(w0, width)
+    assert size()[0] == pytest.approx(min(w0, width - 4), abs=0.2)

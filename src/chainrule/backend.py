@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from types import ModuleType
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -36,7 +36,7 @@ def get_array_module(*arrays: object) -> ModuleType:
         if type(a).__module__.partition(".")[0] == "cupy":
             import cupy  # only reached when a CuPy array already exists
 
-            return cupy
+            return cast(ModuleType, cupy)
     return np
 
 
@@ -64,7 +64,7 @@ def _cupy() -> ModuleType:
         raise DeviceError(f"device 'cuda': CuPy cannot reach a GPU ({exc})") from None
     if count < 1:
         raise DeviceError("device 'cuda': CuPy sees no GPU on this machine")
-    return cupy
+    return cast(ModuleType, cupy)
 
 
 def use_device(device: str) -> None:
@@ -106,7 +106,7 @@ def to_numpy(array: Any) -> np.ndarray:
     if device_of(array) == "cuda":
         import cupy
 
-        return cupy.asnumpy(array)
+        return cast(np.ndarray, cupy.asnumpy(array))
     return np.asarray(array)
 
 

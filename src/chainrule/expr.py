@@ -29,12 +29,14 @@ from __future__ import annotations
 import ast
 import dataclasses
 import math
+import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 
 from chainrule import functions as F
+from chainrule.functions.checks import NonFiniteWarning
 from chainrule.tensor import Tensor
 
 __all__ = ["FUNCTIONS", "Expression", "ExpressionError", "parse"]
@@ -116,6 +118,7 @@ _OP_TEXT: dict[type, str] = {
 }
 _MAX_SOURCE = 10_000
 _MAX_DEPTH = 200
+_MAX_EXPONENT = 1_000  # |c| in x ** c: larger overflows any useful x, and 10 ** 10 ** 10 hangs
 
 
 class ExpressionError(ValueError):
@@ -306,6 +309,8 @@ class _Checker:
             v = node.value
             if isinstance(v, bool) or not isinstance(v, (int, float)):
                 raise self.fail(node, f"constant {_segment(self.source, node)!r} is not a number")
+            if not (abs(v) <= 1e300 if isinstance(v, int) else math.isfinite(v)):
+                raise self.fail(node, f"number {_segment(self.source, node)!r} is too large")
             return
         if isinstance(node, ast.Name):
             self._check_name(node, node.id)
@@ -401,11 +406,15 @@ class _Builder:
 
     def _constant(self, node: ast.AST, compute: Callable[[], Any]) -> float:
         try:
-            with np.errstate(all="raise"):
+            with np.errstate(all="raise"), warnings.catch_warnings():
+                warnings.simplefilter("error", NonFiniteWarning)  # log(0): no constant
                 value = compute()
+            if isinstance(value, complex):  # (-8) ** 0.5 in Python
+                raise ValueError("not a real number")
             value = float(value.data if isinstance(value, Tensor) else value)
-        except (ArithmeticError, ValueError) as e:  # FloatingPointError is an ArithmeticError
+        except (ArithmeticError, ValueError, NonFiniteWarning) as e:  # includes overflow
             reason = e.args[-1] if e.args else type(e).__name__
+            reason = "not finite" if isinstance(e, NonFiniteWarning) else reason
             what = f"{_segment(self.source, node)!r} cannot be computed ({reason})"
             raise _error(self.source, node, what) from None
         if not math.isfinite(value):
@@ -430,6 +439,11 @@ class _Builder:
         if isinstance(node, ast.BinOp):
             a, b = self.eval(node.left, scope), self.eval(node.right, scope)
             fn = _BINOPS[type(node.op)][1]
+            if isinstance(node.op, ast.Pow) and not abs(b) <= _MAX_EXPONENT:
+                raise _error(
+                    self.source, node.right, f"the exponent {b:g} is too large in size "
+                    f"(at most {_MAX_EXPONENT})"
+                )  # fmt: skip
             if not isinstance(a, Tensor) and not isinstance(b, Tensor):
                 return self._constant(node, lambda: _python_binop(node.op, a, b))
             return self._label(self._apply(node, fn, a, b), name)
@@ -437,6 +451,16 @@ class _Builder:
             assert isinstance(node.func, ast.Name)
             args = [self.eval(a, scope) for a in node.args]
             fn = (_UNARY_FUNCS if len(args) == 1 else _BINARY_FUNCS)[node.func.id]
+            if (
+                len(args) == 1
+                and node.func.id in ("max", "min")
+                and not isinstance(args[0], Tensor)
+            ):
+                raise _error(
+                    self.source, node, f"{_segment(self.source, node)!r}: with one argument "
+                    f"{node.func.id}() is the {node.func.id}imum of a variable's elements, and "
+                    f"a number has none to compare (write {node.func.id}(a, b))"
+                )  # fmt: skip
             if not any(isinstance(a, Tensor) for a in args):
                 return self._constant(node, lambda: fn(*args))
             return self._label(self._apply(node, fn, *args), name)

@@ -23,12 +23,12 @@ the same ``forward`` and, in :meth:`Function.__call__`, links the output to this
 
 Higher-order derivatives: a backward formula written with operators and methods that NumPy
 arrays and Tensors share (``*``, ``@``, ``.T``, ``.sum``, ``.reshape`` ...) can be *re-run on
-Tensors*. ``__call__`` records, right after ``forward``, which saved attribute holds which input
-(or the output); with ``create_graph=True`` the engine calls :meth:`Function.backward_on_graph`,
-which puts the corresponding Tensors in those attributes for the duration of the very same
-``backward``. (Two inputs that share one array, as in ``x.detach() / x``, reach ``forward`` as
-distinct views, so each saved value is unambiguous.) The local derivative is thus written once
-and serves first-order backprop on raw arrays (fast) and double backprop on Tensors
+Tensors*. ``__call__`` records which array objects ``forward`` received and returned; with
+``create_graph=True`` the engine calls :meth:`Function.backward_on_graph`, which puts the
+corresponding Tensors in the saved attributes that hold those very objects, for the duration of
+the very same ``backward``. (Two inputs that share one array, as in ``x.detach() / x``, reach
+``forward`` as distinct views, so each saved value is unambiguous.) The local derivative is thus
+written once and serves first-order backprop on raw arrays (fast) and double backprop on Tensors
 (recorded). Ops whose backward is not written that way leave ``differentiable_backward = False``
 and say so when asked for a second derivative.
 """
@@ -38,12 +38,11 @@ from __future__ import annotations
 import weakref
 from typing import Any
 
-from chainrule.backend import device_of
 from chainrule.config import Config
 from chainrule.tensor import Tensor
 
 # Attributes of a Function that are graph bookkeeping, never saved values to swap.
-_BOOKKEEPING = frozenset({"inputs", "output", "generation", "_saved", "needs_input_grad"})
+_BOOKKEEPING = frozenset({"inputs", "output", "generation", "_ids", "needs_input_grad"})
 
 
 class Function:
@@ -74,22 +73,27 @@ class Function:
     def backward(self, dout: Any) -> Any:  # pragma: no cover - abstract
         raise NotImplementedError(f"{type(self).__name__}.backward is not implemented")
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # The one validation path: a raw NumPy/Python error inside an op's forward or backward
+        # is re-raised naming the op and its inputs (chainrule.functions.checks.rephrase).
+        super().__init_subclass__(**kwargs)
+        from chainrule.functions.checks import name_errors  # importable while ops are defined
+
+        name_errors(cls)
+
     def __call__(self, *inputs: Any) -> Tensor:
-        xs = _distinct([x.data if isinstance(x, Tensor) else x for x in inputs])
-        try:
-            raw = self.forward(*xs)
-        except TypeError:
-            _check_same_device(self, xs)  # CuPy's own error for this does not name the op
-            raise
+        xs = [x.data if isinstance(x, Tensor) else x for x in inputs]
+        if len(set(map(id, xs))) < len(xs):  # one array twice: forward gets distinct views
+            xs = _distinct(xs)
+        raw = self.forward(*xs)
         # A result needs a gradient only when it is linked to an input that does (below):
         # under no_grad(), or from constants, it is a plain leaf.
         y = Tensor(raw, requires_grad=False)
         if Config.enable_backprop:
             wanted = tuple(isinstance(x, Tensor) and x.requires_grad for x in inputs)
             if any(wanted):
-                if self.differentiable_backward:  # which saved attribute is which input/output
-                    where = {id(raw): -1} | {id(v): i for i, v in reversed(list(enumerate(xs)))}
-                    self._saved = {k: where[id(v)] for k, v in vars(self).items() if id(v) in where}
+                if self.differentiable_backward:  # what forward saved is found by these
+                    self._ids = (*map(id, xs), id(raw))
                 generation = max(x.generation for x, w in zip(inputs, wanted) if w)
                 self.needs_input_grad = wanted
                 self.inputs = inputs
@@ -110,11 +114,12 @@ class Function:
                 "supported through this op"
             )
         values = (*self.inputs, self.output())
+        where = {ident: values[i] for i, ident in reversed(list(enumerate(self._ids)))}
         saved = dict(vars(self))
         try:
-            for key, i in self._saved.items():
-                if isinstance(values[i], Tensor):
-                    setattr(self, key, values[i])
+            for key, value in saved.items():
+                if key not in _BOOKKEEPING and isinstance(where.get(id(value)), Tensor):
+                    setattr(self, key, where[id(value)])
             return self.backward(dout)
         finally:
             vars(self).update(saved)
@@ -143,19 +148,6 @@ def _distinct(xs: list[Any]) -> list[Any]:
             xs[i] = x.view()
         seen.add(id(xs[i]))
     return xs
-
-
-def _check_same_device(f: Function, xs: list[Any]) -> None:
-    """Raise a clear error if ``xs`` hold arrays from both the CPU and the GPU."""
-    places = [(i, device_of(x)) for i, x in enumerate(xs) if hasattr(x, "shape") and x.ndim > 0]
-    if len({device for _, device in places}) > 1:
-        where = ", ".join(f"input {i} on {device}" for i, device in places)
-        label = f.__dict__.get("name")
-        label = label if isinstance(label, str) else type(f).__name__
-        raise DeviceMismatchError(
-            f"{label}: inputs are on different devices ({where}); move them to one with "
-            "chainrule.to_device, and models with model.to(...) or backend.move_arrays"
-        )
 
 
 class DeviceMismatchError(TypeError):

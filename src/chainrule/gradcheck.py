@@ -214,8 +214,7 @@ def compare(
                 f"gradient check: gradient of {name!r} has shape {analytic.shape}, "
                 f"but the tensor has shape {x.shape}"
             )
-        numerical = np.zeros(x.shape)
-        crossings = []
+        numerical, crossings = np.zeros(x.shape), []
         valid = np.ones(x.shape, dtype=bool)
         for index, derivative, side_plus, side_minus in _central_differences(x, f, h, kink_probe):
             numerical[index] = derivative

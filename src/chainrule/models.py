@@ -46,6 +46,8 @@ then call :func:`register_model`. Extra config keys it needs go in ``extra_defau
 from __future__ import annotations
 
 import copy
+import importlib
+import inspect
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -464,10 +466,7 @@ def _check_cnn(cfg: dict[str, Any]) -> None:
 
 def _conv_net(cfg: ModelConfig, rng: np.random.Generator, engine: str) -> Any:
     """The book's SimpleConvNet/DeepConvNet or, on the autograd engine, its nn twin."""
-    if engine == "layers":
-        from chainrule import layers as where
-    else:
-        from chainrule import nn as where
+    where = importlib.import_module("chainrule.layers" if engine == "layers" else "chainrule.nn")
     name = "SimpleConvNet" if cfg.model == "simple-cnn" else "DeepConvNet"
     cls = getattr(where, name, None)
     if cls is None:
@@ -478,6 +477,13 @@ def _conv_net(cfg: ModelConfig, rng: np.random.Generator, engine: str) -> Any:
     options: dict[str, Any] = {"weight_init_std": cfg.init}
     if cfg.model == "deep-cnn":
         options["dropout_ratio"] = cfg.dropout
+    if "weight_init_std" not in inspect.signature(cls).parameters:
+        if cfg.init != "he":  # a network that always uses He initialization
+            raise ValueError(
+                f"model config: {cfg.model} on the {engine} engine uses He initialization "
+                f"only; got init={cfg.init!r}"
+            )
+        del options["weight_init_std"]
     return cls(
         _image_dim(cfg),
         hidden_size=cfg.hidden[0],

@@ -27,8 +27,13 @@ The archive is written with fixed timestamps, so saving the same arrays and meta
 byte-identical files.
 
 Loading checks the ZIP structure, the CRC-32 of every entry, the manifest, and the SHA-256,
-dtype and shape of every array; pickled (object) arrays are never loaded.  Any problem raises
-:class:`CheckpointError`, whose message names the file and what is wrong.  A missing file
+dtype and shape of every array; pickled (object) arrays are never loaded.  Only a regular file
+is opened (a directory, named pipe or device is refused without blocking); encrypted entries
+and compression other than stored/deflated are refused; an archive that would inflate beyond
+``max(64 MiB, 64 x its size)`` is refused before anything is inflated; each array's ``.npy``
+header must match the manifest before its memory is allocated.  Any problem raises
+:class:`CheckpointError`, whose message names the file and what is wrong (a damaged file
+raises nothing else: every single-bit flip of a real checkpoint was tried).  A missing file
 raises :class:`FileNotFoundError`.
 
 Writes are atomic: data goes to a temporary file beside the target, is flushed and fsynced, and

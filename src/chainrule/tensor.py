@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -53,6 +53,8 @@ class Tensor:
         if isinstance(data, Tensor):
             data = data.data
         data = _as_data(data)
+        if data.dtype.kind not in "biufc":
+            raise TypeError(f"Tensor: data must be numbers, got {data.dtype} from {data!r:.40}")
         floating = data.dtype.kind in "fc"
         if requires_grad is None:
             requires_grad = floating
@@ -61,7 +63,7 @@ class Tensor:
                 f"Tensor{'' if name is None else ' ' + repr(name)}: only floating-point tensors "
                 f"can require gradients, got dtype {data.dtype}"
             )
-        self.data = data
+        self.data: Any = data  # a NumPy or CuPy array
         self.name = name
         self.grad: Any = None
         self.creator: Function | None = None
@@ -71,19 +73,19 @@ class Tensor:
     # ---------------------------------------------------------------- array-like behaviour
     @property
     def shape(self) -> tuple[int, ...]:
-        return self.data.shape
+        return cast("tuple[int, ...]", self.data.shape)
 
     @property
     def ndim(self) -> int:
-        return self.data.ndim
+        return cast(int, self.data.ndim)
 
     @property
     def size(self) -> int:
-        return self.data.size
+        return cast(int, self.data.size)
 
     @property
     def dtype(self) -> np.dtype:
-        return self.data.dtype
+        return cast(np.dtype, self.data.dtype)
 
     def __len__(self) -> int:
         return len(self.data)
@@ -97,7 +99,7 @@ class Tensor:
         return to_numpy(self.data)
 
     def item(self) -> float:
-        return self.data.item()
+        return cast(float, self.data.item())
 
     def __float__(self) -> float:
         return float(self.data)
@@ -105,6 +107,8 @@ class Tensor:
     def __repr__(self) -> str:
         body = np.array2string(to_numpy(self.data), prefix="Tensor(").replace("\n", "\n ")
         extra = "" if self.name is None else f", name={self.name!r}"
+        if self.grad is not None:  # the gradient backward() left here, shown like the value
+            extra += f", grad={np.array2string(to_numpy(_raw(self.grad)), prefix='  ')}"
         if self.creator is not None:
             extra += f", creator={type(self.creator).__name__}"
         return f"Tensor({body}{extra})"
@@ -132,6 +136,7 @@ class Tensor:
         added (``+=``) to a gradient that had already arrived in this pass (a fork);
         :mod:`chainrule.explain` uses it.
         """
+        # 0. Seed: dout (default 1) flows into this tensor.
         seed = self._seed(dout, create_graph)
         grads = _GradFlow(seed, retain_grad)
         grads.arrive(self, seed)
@@ -151,7 +156,7 @@ class Tensor:
         with using_config("enable_backprop", create_graph):
             while heap:
                 f = heapq.heappop(heap)[2]
-                dy = grads.take(f.output())
+                dy = grads.take(cast(Tensor, f.output()))  # alive: its consumers hold it
                 dxs = f.backward_on_graph(dy) if create_graph else f.backward(dy)
                 dxs = dxs if isinstance(dxs, tuple) else (dxs,)
                 forked = []
@@ -255,17 +260,18 @@ class Tensor:
     # ---------------------------------------------------------------- methods
     @property
     def T(self) -> Tensor:
-        return F.transpose(self)
+        return cast(Tensor, F.transpose(self))
 
     def transpose(self, *axes: Any) -> Tensor:
+        order: Any = axes
         if len(axes) == 1 and (axes[0] is None or isinstance(axes[0], (tuple, list))):
-            axes = axes[0]
-        return F.transpose(self, axes or None)
+            order = axes[0]
+        return cast(Tensor, F.transpose(self, order or None))
 
     def reshape(self, *shape: Any) -> Tensor:
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = tuple(shape[0])
-        return F.reshape(self, shape)
+        return cast(Tensor, F.reshape(self, shape))
 
     def sum(self, axis: Any = None, keepdims: bool = False) -> Tensor:
         return F.sum(self, axis, keepdims)
@@ -326,20 +332,23 @@ class _GradFlow:
         return dy
 
     def store(self, x: Tensor, dx: Any) -> None:
+        if x.grad is not None:
+            dx = x.grad + dx  # a new array: never writes into one the user holds
+        elif self.held(dx):
+            dx = dx.copy()
         if isinstance(dx, np.generic):  # NumPy's 0-d results are scalars: keep an array
             dx = np.asarray(dx)
-        if x.grad is not None:
-            x.grad = x.grad + dx  # a new array: never writes into one the user holds
-            return
+        self.stored[id(dx)] = x.grad = dx
+
+    def held(self, dx: Any) -> bool:
+        """Is ``dx`` a view, or an array that the seed, a ``.grad`` or the flow holds?"""
         flags = getattr(dx, "flags", None)  # None for Tensors (create_graph) and scalars
-        if flags is not None and (
+        return flags is not None and (
             not flags.owndata
             or not getattr(flags, "writeable", True)
             or id(dx) in self.stored
             or any(g is dx for g in self.flow.values())
-        ):
-            dx = dx.copy()
-        self.stored[id(dx)] = x.grad = dx
+        )
 
 
 def _raw(x: Any) -> Any:

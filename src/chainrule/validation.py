@@ -26,7 +26,6 @@ from typing import Any
 import numpy as np
 
 __all__ = [
-    "as_labels",
     "boolean",
     "choice",
     "float_dtype",
@@ -128,16 +127,3 @@ def float_dtype(owner: str, dtype: Any, allowed: Iterable[str] | None = None) ->
         kinds = " or ".join(repr(a) for a in allowed) if allowed else "a floating-point type"
         raise ValueError(f"{owner}: dtype must be {kinds}, got {dtype!r}")
     return result
-
-
-def as_labels(t: Any) -> Any:
-    """Targets ``t`` with a column of labels ``(N, 1)`` (as some datasets store them) flattened
-    to ``(N,)``; anything else as given (the loss checks it).
-
-    >>> as_labels(np.array([[3], [1]])).shape, as_labels(np.eye(3)).shape
-    ((2,), (3, 3))
-    """
-    shape = getattr(t, "shape", None)
-    if shape is not None and len(shape) == 2 and shape[1] == 1:
-        return t.reshape(shape[0])
-    return t

@@ -10,6 +10,7 @@ with ``np.random.rand``, as the book's does, draws the same mask every time and 
 from __future__ import annotations
 
 import contextlib
+import inspect
 import signal
 import threading
 from collections.abc import Callable, Iterator
@@ -142,7 +143,6 @@ class _Check:
                 self.add(Diagnosis("forward_none"))
             elif want is None:
                 self.add(Diagnosis("forward_not_array", args={"value": loading.describe(out)}))
-                raise _Failed
             else:
                 shape = str(np.shape(want))
                 self.add(Diagnosis("forward_constant", args={"value": repr(out), "shape": shape}))
@@ -182,7 +182,10 @@ class _Check:
             dout = np.random.default_rng(7).standard_normal(np.shape(out))
         self.dout = dout
         given = _copy(dout)
-        returned = self.call("backward_raised", self.layer.backward, given)
+        if self.spec.loss and _takes_no_arguments(self.layer.backward):
+            returned = self.call("backward_raised", self.layer.backward)  # def backward(self)
+        else:
+            returned = self.call("backward_raised", self.layer.backward, given)
         if isinstance(dout, np.ndarray) and not np.array_equal(given, dout):
             self.add(Diagnosis("dout_mutated", "warning"))
         return self.unpack(returned)
@@ -337,6 +340,13 @@ def _numeric(v: Any) -> np.ndarray | None:
     except (TypeError, ValueError):
         return None
     return a
+
+
+def _takes_no_arguments(method: Any) -> bool:
+    try:
+        return not inspect.signature(method).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def _copy(v: Any) -> Any:

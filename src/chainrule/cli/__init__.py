@@ -5,6 +5,7 @@
     chainrule evaluate CKPT [--json]              test accuracy and loss of a checkpoint
     chainrule predict CKPT IMAGE [--invert]       class probabilities of one image
     chainrule graph "(x + y) * z" --set x=-2 ...  draw a computational graph
+    chainrule check my_layers.py [--lang zh]      grade your own layers' backward
 
 Each subcommand module has ``add_parser(sub)`` and ``run(args) -> int`` and imports what it
 needs when it runs, so building the parser (and ``--help``) loads no models, ``viz`` or
@@ -20,11 +21,11 @@ import sys
 from collections.abc import Sequence
 
 from chainrule import __version__
-from chainrule.cli import demo, evaluate, graph, predict, train
+from chainrule.cli import check, demo, evaluate, graph, predict, train
 from chainrule.cli.common import ArgumentParser, UserError, use_device
 
 #: The subcommand modules, in the order ``chainrule --help`` lists them.
-COMMANDS = (demo, train, evaluate, predict, graph)
+COMMANDS = (demo, train, evaluate, predict, graph, check)
 
 
 def build_parser() -> ArgumentParser:

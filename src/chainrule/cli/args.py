@@ -121,6 +121,41 @@ def init(text: str) -> str | float:
         ) from None
 
 
+def at_most(parse: Callable[[str], Any], limit: float) -> Callable[[str], Any]:
+    """``parse``, then refuse values above ``limit`` (a run of 10**400 steps never ends).
+
+    >>> at_most(positive_int, 10)("11")
+    Traceback (most recent call last):
+    argparse.ArgumentTypeError: must be at most 10, got '11'
+    """
+
+    def check(text: str) -> Any:
+        value = parse(text)
+        if value > limit:
+            shown = f"{limit:,}" if isinstance(limit, int) else f"{limit:g}"
+            raise argparse.ArgumentTypeError(f"must be at most {shown}, got {text!r}")
+        return value
+
+    return check
+
+
+def at_most_each(parse: Callable[[str], list[Any]], limit: int) -> Callable[[str], list[Any]]:
+    """``parse`` a list, then refuse any item above ``limit``.
+
+    >>> at_most_each(sizes, 1000)("50,2000")
+    Traceback (most recent call last):
+    argparse.ArgumentTypeError: sizes must be at most 1,000, got '50,2000'
+    """
+
+    def check(text: str) -> list[Any]:
+        values = parse(text)
+        if any(v > limit for v in values):
+            raise argparse.ArgumentTypeError(f"sizes must be at most {limit:,}, got {text!r}")
+        return values
+
+    return check
+
+
 def int_list(kind: str) -> Callable[[str], list[int]]:
     """A type for comma-separated integers >= 1 (``"1,2"``), named ``kind`` in messages."""
 
@@ -202,6 +237,8 @@ __all__ = [
     "MAX_SEED",
     "LazyChoices",
     "LazyText",
+    "at_most",
+    "at_most_each",
     "factor",
     "init",
     "int_list",

@@ -34,12 +34,11 @@ def _features(config: Mapping[str, Any]) -> tuple[int, int]:
     a conv net), and what its parameters hold beyond its own dense chain (convolutions) does
     not grow with the hidden sizes.
     """
-    from chainrule.models import build_model, model_config
+    from chainrule.models import as_config, build_model
 
     options = _plain(config)
     ones = [1] * len(options.get("hidden") or [1])
-    options["hidden"] = ones
-    small = build_model(model_config(options.pop("model", "two-layer"), **options), rng=0)
+    small = build_model(as_config({**options, "hidden": ones}), rng=0)
     shapes = [tuple(p.shape) for p in small.params.values()]
     widest = max((max(s) for s in shapes if len(s) == 2), default=1)
     total = sum(_product(s) for s in shapes)

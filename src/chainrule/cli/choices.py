@@ -1,8 +1,9 @@
 """The CLI's choices, read from the library's registries: one small function per registry.
 
-Registering a model (:func:`chainrule.models.register_model`) or an optimizer makes it a valid
-``chainrule train`` choice with no edit here. The registries are imported when a choice is
-first needed (parsing or printing help), never when the parser is built.
+Registering a model (:func:`chainrule.models.register_model`) or an optimizer (an entry in
+:data:`chainrule.optim.OPTIMIZERS`) makes it a valid ``chainrule train`` choice, with its
+default hidden sizes or learning rate, and no edit here. The registries are imported when a
+choice is first needed (parsing or printing help), never when the parser is built.
 """
 
 from __future__ import annotations
@@ -14,14 +15,9 @@ DATASETS = ("mnist", "fashion-mnist")
 #: The book's classes: digits 0-9 (MNIST) and ten kinds of clothing (Fashion-MNIST).
 NUM_CLASSES = 10
 
-# Used only while a model spec carries no default sizes of its own.
-_FALLBACK_HIDDEN = {"two-layer": [50], "mlp": [256, 128], "simple-cnn": [100], "deep-cnn": [50]}
-# Used only while an optimizer class carries no ``default_lr`` of its own: the book's rates.
-_FALLBACK_LR = {"sgd": 0.1, "momentum": 0.01, "nesterov": 0.01, "adagrad": 0.01}
-
 
 def models() -> dict[str, Any]:
-    """The model registry: name -> spec (``help``, default hidden sizes)."""
+    """The model registry: name -> :class:`chainrule.models.ModelSpec`."""
     from chainrule.models import MODELS
 
     return MODELS
@@ -29,50 +25,47 @@ def models() -> dict[str, Any]:
 
 def optimizers() -> dict[str, Any]:
     """The optimizer registry: name -> class (with its ``default_lr``)."""
-    import chainrule.optim as optim
+    from chainrule.optim import OPTIMIZERS
 
-    return getattr(optim, "OPTIMIZERS", None) or optim._BY_NAME
+    return OPTIMIZERS
 
 
-def activations() -> tuple[str, ...]:
-    """The activation names a model accepts (the one activation table)."""
-    try:
-        from chainrule.activations import ACTIVATIONS  # type: ignore[import-not-found]
-    except ImportError:
-        from chainrule.models import ACTIVATIONS
-    return tuple(ACTIVATIONS)
+def activations() -> dict[str, Any]:
+    """The activation table: name -> record (book layer, op, nn module, init gain, bins)."""
+    from chainrule.activations import ACTIVATIONS
+
+    return ACTIVATIONS
 
 
 def engines() -> tuple[str, ...]:
     """The engines a model can be built on: the book's layers or the autograd modules."""
-    from chainrule import models as m
+    from chainrule.models import ENGINES
 
-    return tuple(getattr(m, "ENGINES", ("layers", "autograd")))
+    return ENGINES
+
+
+def dtypes() -> tuple[str, ...]:
+    """The floating-point types a model can be built in."""
+    from chainrule.models import DTYPES
+
+    return DTYPES
 
 
 def schedules() -> tuple[str, ...]:
-    """The learning-rate schedule names, ``none`` first."""
-    try:
-        from chainrule.optim.schedules import SCHEDULES  # type: ignore[import-not-found]
-    except ImportError:
-        return ("none", "step", "cosine")
-    return ("none", *(name for name in SCHEDULES if name != "none"))
+    """The learning-rate schedule names, ``none`` (a constant rate) first."""
+    from chainrule.optim.schedules import SCHEDULES
+
+    return ("none", *SCHEDULES)
 
 
 def default_hidden(model: str) -> list[int]:
     """The hidden layer sizes ``model`` gets when ``--hidden`` is not given."""
-    spec = models()[model]
-    hidden = getattr(spec, "hidden", None)
-    if hidden is None:
-        hidden = spec.extra_defaults.get("hidden", _FALLBACK_HIDDEN.get(spec.name, [50]))
-    return list(hidden)
+    return list(models()[model].hidden)
 
 
 def default_lr(optimizer: str) -> float:
     """The learning rate ``optimizer`` gets when ``--lr`` is not given."""
-    cls = optimizers()[optimizer]
-    lr = getattr(cls, "default_lr", None)
-    return float(lr if lr is not None else _FALLBACK_LR.get(optimizer, 0.001))
+    return float(optimizers()[optimizer].default_lr)
 
 
 def hidden_help() -> str:
@@ -86,3 +79,16 @@ def lr_help() -> str:
     for name in optimizers():
         by_rate.setdefault(default_lr(name), []).append(name)
     return ", ".join(f"{rate:g} {'/'.join(names)}" for rate, names in by_rate.items())
+
+
+def init_help() -> str:
+    """``he for two-layer, ...; the activation's: he for relu, ...`` for ``--init``'s help."""
+    by_scheme: dict[str, list[str]] = {}
+    for name, record in activations().items():
+        by_scheme.setdefault(str(record.init), []).append(name)
+    parts = []
+    for name, spec in models().items():
+        scheme = "the activation's" if spec.init is None else str(spec.init)
+        parts.append(f"{scheme} for {name}")
+    schemes = ", ".join(f"{scheme} for {'/'.join(names)}" for scheme, names in by_scheme.items())
+    return f"{', '.join(parts)}; the activation's: {schemes}"

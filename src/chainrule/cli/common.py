@@ -81,9 +81,11 @@ def require_plotting(flag: str = "--plot") -> None:
 
 def add_device_flag(parser: Any) -> None:
     """``--device cpu|cuda`` on a subcommand's parser."""
+    from chainrule.backend import DEVICES
+
     parser.add_argument(
         "--device",
-        choices=("cpu", "cuda"),
+        choices=DEVICES,
         help="where the model runs: cpu (NumPy, default) or cuda (an NVIDIA GPU through CuPy)",
     )
 

@@ -1,7 +1,16 @@
-"""Datasets and checkpoints as the commands read them: every failure is a :class:`UserError`."""
+"""Datasets and checkpoints as the commands read them: every failure is a :class:`UserError`.
+
+Also the ``chainrule data`` command, data on the user's terms::
+
+    chainrule data [--dataset NAME] [--data-dir DIR]            where chainrule looks, what it finds
+    chainrule data verify [--dataset NAME] [--data-dir DIR]     check every file's SHA-256
+    chainrule data download [--dataset NAME] [--to DIR]         fetch the files ahead of time
+"""
 
 from __future__ import annotations
 
+import argparse
+import os
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +24,7 @@ TEST_SAMPLES = 10_000
 _SECTIONS = ("model", "trainer", "position", "result", "optimizer", "history")
 
 
-def load_data(name: str, data_dir: str | None, dtype: str) -> Any:
+def load_data(name: str, data_dir: str | None, dtype: Any) -> Any:
     """``(x_train, t_train), (x_test, t_test)`` of a dataset, flattened and in [0, 1]."""
     from chainrule.datasets import DatasetError, load_fashion_mnist, load_mnist
 
@@ -95,15 +104,17 @@ def model_from_checkpoint(
     path: str, arrays: dict[str, Any], meta: dict[str, Any], batch_size: int = 1
 ) -> tuple[Any, dict[str, Any]]:
     """Rebuild the model a checkpoint describes (within the memory budget); load its weights."""
-    from chainrule.models import build_model, model_config
+    from chainrule.models import as_config, build_model
     from chainrule.training import load_model_state
 
     config = meta.get("model")
     if not isinstance(config, dict) or not config:
-        raise UserError(f"checkpoint {path} records no model config; it cannot be rebuilt")
+        raise UserError(
+            f"checkpoint {path} records no model config, so its model cannot be rebuilt (a "
+            "Trainer given model_config=models.model_config(...) records one)"
+        )
     try:
-        options = dict(config)
-        config = model_config(options.pop("model", "two-layer"), **options)
+        config = as_config(config)
         check_model_size(config, batch_size, f"the model of checkpoint {path}")
         model = build_model(config, rng=0)
         load_model_state(model, arrays)
@@ -112,10 +123,100 @@ def model_from_checkpoint(
     return model, config
 
 
-def check_classes(path: str, config: Any, dataset: str) -> None:
+def check_classes(path: str, config: Any, dataset: str | None) -> None:
     """The model of checkpoint ``path`` has one output per class of ``dataset``."""
     if config["output_size"] != NUM_CLASSES:
         raise UserError(
             f"checkpoint {path}: the model has {config['output_size']} outputs, but {dataset} "
             f"has {NUM_CLASSES} classes"
         )
+
+
+# --------------------------------------------------------------------------------------------
+# chainrule data
+# --------------------------------------------------------------------------------------------
+
+
+def add_parser(sub: Any) -> None:
+    data = sub.add_parser(
+        "data",
+        help="where the datasets are looked for; verify or download them",
+        description=(
+            "Show where chainrule looks for MNIST and Fashion-MNIST (--data-dir, then "
+            "$CHAINRULE_DATA, then the user cache) and what it finds there; 'verify' checks "
+            "every file's SHA-256; 'download' fetches the files ahead of time, into --to DIR "
+            "(as DIR/mnist/..., ready for CHAINRULE_DATA=DIR) or the user cache."
+        ),
+    )
+    data.add_argument("action", nargs="?", default="where", choices=("where", "verify", "download"))
+    data.add_argument("--dataset", choices=(*DATASETS, "all"), default="all", help="default: all")
+    data.add_argument("--data-dir", metavar="DIR", help="a folder to look in first")
+    data.add_argument("--to", metavar="DIR", help="download into DIR/<dataset>/")
+    data.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """``chainrule data``: 0 when every file is there (and verified), 1 otherwise."""
+    from chainrule.datasets.mnist import ENV_DATA, ENV_OFFLINE, _offline, default_cache_dir
+
+    names = DATASETS if args.dataset == "all" else (args.dataset,)
+    if args.action == "download":
+        return _download(names, args.to)
+    if args.to:
+        raise UserError("--to goes with 'download' only")
+    env = os.environ.get(ENV_DATA)
+    print("chainrule looks for each file in this order; the first verified copy is used:")
+    print(f"  1. {'--data-dir':<18}{args.data_dir or '(not given)'}")
+    print(f"  2. {'$' + ENV_DATA:<18}{env or '(not set)'}")
+    print(f"  3. {'user cache':<18}{default_cache_dir()}")
+    fate = f"not downloaded ({ENV_OFFLINE} is set)" if _offline() else "downloaded to the cache"
+    print(f"Missing files are {fate}; 'chainrule data download --to DIR' fetches them first.")
+    complete = all([_report(name, args.data_dir, args.action == "verify") for name in names])
+    return 0 if complete else 1
+
+
+def _report(name: str, data_dir: str | None, verify: bool) -> bool:
+    from chainrule.datasets.inventory import inventory
+    from chainrule.datasets.mnist import _SPECS
+
+    spec = _SPECS[name]
+    print(f"\n{spec.title}:")
+    used: dict[str, Any] = {}
+    for place in inventory(name, data_dir, verify=verify):
+        state = ""
+        if not place.exists:
+            state = "  (not there)"
+            if place.origin != "user cache" and place.directory.name != spec.key:
+                state = "  <- NO SUCH FOLDER: loading stops here with an error"
+        print(f"  {place.directory}  ({place.origin}){state}")
+        for f in place.files:
+            mark = {"found": "found", "verified": "ok, SHA-256 verified", "corrupt": "CORRUPT"}
+            print(f"      {f.path.name:<28} {f.size:>11,} bytes  {mark[f.status]}")
+            if f.status != "corrupt":
+                used.setdefault(f.role, f)
+    missing = [fspec.name for role, fspec in spec.files.items() if role not in used]
+    if missing:
+        print(f"  missing: {', '.join(missing)}")
+    else:
+        print("  all 4 files " + ("verified" if verify else "found ('data verify' checks them)"))
+    return not missing
+
+
+def _download(names: tuple[str, ...], to: str | None) -> int:
+    from chainrule.datasets import DatasetError, ensure_dataset
+    from chainrule.datasets.inventory import download_dataset
+    from chainrule.datasets.mnist import ENV_DATA, default_cache_dir
+
+    for name in names:
+        try:
+            if to is None:
+                paths = ensure_dataset(name, download=True, download_to=None)
+            else:
+                paths = download_dataset(name, to)
+        except DatasetError as exc:
+            raise UserError(" ".join(str(exc).split())) from None
+        folder = sorted({str(p.parent) for p in paths.values()})
+        print(f"{name}: 4 files verified in {', '.join(folder)}")
+    root = Path(to).expanduser() if to else default_cache_dir()
+    print(f"use them with: {ENV_DATA}={root}  (or --data-dir {root})")
+    return 0

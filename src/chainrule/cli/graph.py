@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import warnings
 from typing import Any
 
 import numpy as np
@@ -65,6 +66,18 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument("-o", "--output", metavar="FILE", help="write the picture (format by suffix)")
     p.add_argument("--title", help="a title for the picture")
+    p.add_argument(
+        "--direction",
+        choices=("LR", "TB"),
+        default="LR",
+        help="LR: inputs on the left (default); TB: inputs on top, for wide graphs",
+    )
+    p.add_argument(
+        "--lang",
+        choices=("en", "zh"),
+        default="en",
+        help="the language of the printed table's columns and the picture's words",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="do not print the backward pass")
     p.set_defaults(func=run)
     return p
@@ -170,13 +183,23 @@ def run(args: argparse.Namespace) -> int:
         except ValueError as e:
             raise UserError(str(e)) from None
 
+    from chainrule.functions.checks import NonFiniteWarning
+
     try:
-        # NumPy's floating-point warnings (log of a negative, overflow) become one-line errors.
-        with np.errstate(all="raise"):
+        # NumPy's floating-point warnings (log of a negative, overflow) and chainrule's own
+        # warning about non-finite results become one-line errors.
+        with np.errstate(all="raise"), warnings.catch_warnings():
+            warnings.simplefilter("error", NonFiniteWarning)
             root, title, dout = _build(args)
-            graph = build_graph(root, dout=dout, title=args.title or title)
-    except FloatingPointError as e:
-        raise UserError(f"not finite at these values ({e})") from None
+            graph = build_graph(
+                root,
+                dout=dout,
+                title=args.title or title,
+                lang=args.lang,
+                direction=args.direction,
+            )
+    except (FloatingPointError, NonFiniteWarning) as e:
+        raise UserError(f"not finite at these values ({first_line(e)})") from None
     if not args.quiet:
         print(graph.title)
         if dout is not None:

@@ -8,8 +8,11 @@ defaults of ``--hidden`` and ``--lr`` come from the library's registries
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +25,16 @@ from chainrule.cli.common import (
     check_output_path,
     require_plotting,
 )
+
+# Longest runs the flags accept: a billion steps is weeks of the book's network; longer
+# is a typo (and would only overflow the progress line's columns).
+MAX_ITERATIONS = 10**9
+MAX_EPOCHS = 10**6
+# Counts of samples or units (batch size, evaluation subset, a layer's width): beyond this
+# no dataset or memory budget can follow, so the flag says so before anything is loaded.
+MAX_COUNT = 10**8
+MAX_THREADS = 4096
+COUNT = types.at_most(types.positive_int, MAX_COUNT)
 
 _DESCRIPTION = (
     "Train a network with mini-batch gradient descent, evaluating on the test and training "
@@ -46,7 +59,7 @@ def _add_model_flags(train: Any) -> None:
     )
     hidden = model.add_argument(
         "--hidden",
-        type=types.sizes,
+        type=types.at_most_each(types.sizes, MAX_COUNT),
         metavar="N[,N...]",
         help="hidden layer sizes (default: %(defaults)s)",
     )
@@ -57,13 +70,14 @@ def _add_model_flags(train: Any) -> None:
         metavar="NAME",
         help="one of %(choices)s (default: relu)",
     )
-    model.add_argument(
+    init = model.add_argument(
         "--init",
         type=types.init,
         metavar="he|xavier|STD",
-        help="initial weight scale (default: he for relu, xavier otherwise, 0.01 for "
-        "simple-cnn; --init 0.01 is the book's two-layer recipe)",
+        help="initial weight scale (default: %(defaults)s; --init 0.01 is the book's "
+        "two-layer recipe)",
     )
+    init.defaults = types.LazyText(choices.init_help)
     model.add_argument(
         "--weight-decay",
         type=types.non_negative_float,
@@ -77,7 +91,12 @@ def _add_model_flags(train: Any) -> None:
         metavar="RATIO",
         help="dropout ratio (mlp: default 0 = off; deep-cnn: default 0.5)",
     )
-    model.add_argument("--dtype", choices=("float32", "float64"), help="default: float32")
+    model.add_argument(
+        "--dtype",
+        choices=types.LazyChoices(choices.dtypes),
+        metavar="NAME",
+        help="one of %(choices)s (default: float32)",
+    )
     model.add_argument(
         "--engine",
         choices=types.LazyChoices(choices.engines),
@@ -99,12 +118,17 @@ def _add_optimization_flags(train: Any) -> None:
         "--lr", type=types.positive_float, help="learning rate (default: %(defaults)s)"
     )
     lr.defaults = types.LazyText(choices.lr_help)
-    opt.add_argument("--batch-size", type=types.positive_int, metavar="N", help="default: 100")
+    opt.add_argument("--batch-size", type=COUNT, metavar="N", help="default: 100")
     length = opt.add_mutually_exclusive_group()
-    length.add_argument("--epochs", type=types.positive_float, metavar="N", help="length in epochs")
+    length.add_argument(
+        "--epochs",
+        type=types.at_most(types.positive_float, MAX_EPOCHS),
+        metavar="N",
+        help="length in epochs",
+    )
     length.add_argument(
         "--iterations",
-        type=types.positive_int,
+        type=types.at_most(types.positive_int, MAX_ITERATIONS),
         metavar="N",
         help="length in steps (default: 10000)",
     )
@@ -117,7 +141,7 @@ def _add_optimization_flags(train: Any) -> None:
     )
     opt.add_argument(
         "--step-epochs",
-        type=types.positive_int,
+        type=types.at_most(types.positive_int, MAX_EPOCHS),
         metavar="K",
         help="step schedule period (default: 5)",
     )
@@ -133,7 +157,7 @@ def _add_file_flags(train: Any) -> None:
     data.add_argument("--data-dir", metavar="DIR", help="folder with the IDX files (or a parent)")
     data.add_argument(
         "--eval-subset",
-        type=types.positive_int,
+        type=COUNT,
         metavar="N",
         help="training-set metrics on a fixed subset of N samples, the same for every seed "
         "(default: 10000; N >= the training set size means all of it)",
@@ -151,7 +175,7 @@ def _add_file_flags(train: Any) -> None:
     )
     data.add_argument(
         "--diagnostics-every",
-        type=types.positive_int,
+        type=types.at_most(types.positive_int, MAX_ITERATIONS),
         metavar="N",
         help="record diagnostics every N steps (default: 50)",
     )
@@ -160,7 +184,7 @@ def _add_file_flags(train: Any) -> None:
     )
     data.add_argument(
         "--threads",
-        type=types.positive_int,
+        type=types.at_most(types.positive_int, MAX_THREADS),
         default=1,
         metavar="N",
         help="BLAS threads (default 1: faster for these small matrices; needs threadpoolctl)",
@@ -178,20 +202,71 @@ def add_parser(sub: Any) -> None:
     _add_model_flags(train)
     _add_optimization_flags(train)
     _add_file_flags(train)
+    train.add_argument(
+        "--distributed",
+        action="store_true",
+        help="data-parallel over MPI (implied when launched by mpiexec/srun with more than one "
+        "process): --batch-size is the global batch, split evenly among the processes; rank 0 "
+        "prints and writes the files (needs: pip install 'chainrule[distributed]')",
+    )
     train.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from chainrule.backend import blas_threads
 
-    with blas_threads(args.threads) as limited:
+    parallel = _data_parallel(args)
+    with blas_threads(args.threads) as limited, _root_prints(parallel):
         if not limited:
             print(
                 f"chainrule train: note: cannot set BLAS threads to {args.threads} without "
                 "threadpoolctl (pip install threadpoolctl, or set OPENBLAS_NUM_THREADS)",
                 file=sys.stderr,
             )
-        return _train(args)
+        if parallel is None:
+            return _train(args, None)
+        try:
+            return _train(args, parallel)
+        except Exception as exc:  # one rank alone failing must not leave the others waiting
+            user = isinstance(exc, UserError)
+            what = "error" if user else f"internal error: {type(exc).__name__}"
+            print(
+                f"chainrule train: {what} (rank {parallel.rank} of {parallel.size}; aborting "
+                f"the job): {' '.join(str(exc).split())}",
+                file=sys.stderr,
+                flush=True,
+            )
+            parallel.comm.Abort(2 if user else 1)
+            raise  # not reached: Abort ends the process
+
+
+def _data_parallel(args: argparse.Namespace) -> Any:
+    """A DataParallel when launched by MPI with several processes or with --distributed."""
+    from chainrule.distributed import DataParallel, DistributedError, launched_size
+
+    if not args.distributed and launched_size() == 1:
+        return None
+    try:
+        parallel = DataParallel()
+    except DistributedError as exc:
+        raise UserError(str(exc)) from None
+    batch = args.batch_size or 100
+    if args.resume is None and batch % parallel.size:
+        raise UserError(
+            f"--batch-size {batch} does not divide among {parallel.size} processes: pass a "
+            f"multiple of {parallel.size} (each process gets batch size / {parallel.size} rows)"
+        )
+    return parallel
+
+
+@contextlib.contextmanager
+def _root_prints(parallel: Any) -> Iterator[None]:
+    """Only rank 0 prints to stdout (progress, header, results); errors still go to stderr."""
+    if parallel is None or parallel.is_root:
+        yield
+        return
+    with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
+        yield
 
 
 def _diagnostics_recorder(args: argparse.Namespace) -> Any:
@@ -250,7 +325,7 @@ def _write_outputs(trainer: Any, args: argparse.Namespace, diagnostics: Any) -> 
     return []
 
 
-def _train(args: argparse.Namespace) -> int:
+def _train(args: argparse.Namespace, parallel: Any) -> int:
     from chainrule.cli.train_report import print_files, print_header, print_results
     from chainrule.cli.train_setup import new_trainer, resume_trainer
 
@@ -266,6 +341,18 @@ def _train(args: argparse.Namespace) -> int:
         trainer = resume_trainer(args, progress)
     else:
         trainer = new_trainer(args, progress)
+    if parallel is not None:
+        from chainrule.distributed import DistributedError
+
+        try:
+            parallel.attach(trainer)
+        except DistributedError as exc:
+            raise UserError(str(exc)) from None
+        if not parallel.is_root:  # rank 0 alone writes the outputs
+            args.history = args.plot = None
+            diagnostics = None
+        share = trainer.batch_size // parallel.size
+        print(f"data-parallel: {parallel.size} processes, {share} samples each per step")
     if diagnostics is not None:
         trainer.on_step = diagnostics.on_step
     print_header(trainer, args.resume)

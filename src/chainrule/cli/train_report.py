@@ -11,7 +11,8 @@ from chainrule.cli.common import UserError
 
 def _optimizer_text(optimizer: Any, base_lr: float) -> str:
     hyper = {**optimizer.hyperparameters(), "lr": base_lr}  # not a scheduled lr of a resume
-    return f"{type(optimizer).__name__}({', '.join(f'{k}={v:g}' for k, v in hyper.items())})"
+    shown = (f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in hyper.items())
+    return f"{type(optimizer).__name__}({', '.join(shown)})"  # variant="book" is a string
 
 
 def print_header(trainer: Any, resumed_from: str | None) -> None:

@@ -10,6 +10,7 @@ from chainrule.cli.budget import check_model_size
 from chainrule.cli.common import UserError, check_input_file, first_line
 from chainrule.cli.data import check_classes, checked_meta, load_data
 
+INPUT_SIZE = 28 * 28  # both datasets: 28x28 grayscale images, flattened
 DEFAULT_ITERATIONS = 10_000  # the book's TwoLayerNet run: 16.67 epochs of 600 batches
 # Training-set metrics on a fixed 10,000-sample subset: evaluating all 60,000 after every
 # epoch would add about a third to the book's run. The test set is always evaluated in full.
@@ -71,8 +72,8 @@ def new_trainer(args: argparse.Namespace, progress: str) -> Any:
     dataset = args.dataset or "mnist"
     seed = 0 if args.seed is None else args.seed
     options = model_options(args, model_name, opt_name)
-    try:
-        config = model_config(model_name, input_size=784, **options)  # before loading data
+    try:  # the run's one config, validated before any data is loaded
+        config = model_config(model_name, input_size=INPUT_SIZE, **options)
     except ValueError as exc:
         raise UserError(str(exc)) from None
     check_model_size(config, args.batch_size or 100, "the model")
@@ -80,7 +81,8 @@ def new_trainer(args: argparse.Namespace, progress: str) -> Any:
     schedule = make_schedule(schedule_name, **_schedule_options(args, schedule_name))
 
     (x, t), (xt, tt) = load_data(dataset, args.data_dir, options["dtype"])
-    config = model_config(model_name, input_size=int(x.shape[1]), **options)
+    if x.shape[1] != INPUT_SIZE:
+        raise UserError(f"{dataset} has {x.shape[1]} features per sample, not {INPUT_SIZE}")
     model = build_model(config, rng=seed)
     lr = args.lr if args.lr is not None else choices.default_lr(opt_name)
     opt_options: dict[str, Any] = {"lr": lr}
@@ -159,13 +161,12 @@ def check_resume_flags(args: argparse.Namespace, meta: dict[str, Any]) -> None:
 
 def _check_saved_model(path: str, meta: dict[str, Any]) -> None:
     """The checkpoint's model config is valid and its model fits the memory budget."""
-    from chainrule.models import model_config
+    from chainrule.models import as_config
 
-    options = dict(meta["model"])
-    if not options:
+    if not meta["model"]:
         raise UserError(f"checkpoint {path} records no model config; it cannot be rebuilt")
     try:
-        config = model_config(options.pop("model", "two-layer"), **options)
+        config = as_config(meta["model"])
     except (ValueError, TypeError) as exc:
         raise UserError(f"checkpoint {path}: {first_line(exc)}") from None
     check_model_size(config, meta["trainer"].get("batch_size", 1), f"the model of {path}")

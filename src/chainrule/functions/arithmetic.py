@@ -13,6 +13,7 @@ import numpy as np
 
 from chainrule.backend import get_array_module
 from chainrule.function import Function
+from chainrule.functions.checks import ieee
 from chainrule.tensor import Tensor
 
 
@@ -192,7 +193,7 @@ class Pow(Function):
 
     def forward(self, x: Any) -> Any:
         self.x = x
-        return x**self.c
+        return ieee("pow", lambda a: a**self.c, x)  # (-8) ** 0.5 = nan, 0 ** -1 = inf
 
     def backward(self, dout: Any) -> Any:
         exponent = self.c - 1 + (self.c == 0)  # x ** 0 = 1 where c == 0: 0 * 1, not 0 * inf

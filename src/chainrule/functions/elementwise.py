@@ -6,6 +6,11 @@ stated in the class docstring. Gradient checks near a kink are unreliable: see
 :mod:`chainrule.gradcheck`, which detects inputs within ``h`` of one. Classes with a kink expose
 ``kink_state()``: an array that takes a different value on each side of the kink (after
 ``forward``), so a gradient check can tell when a perturbation crossed one.
+
+Outside their domain ``log``, ``sqrt`` and ``exp`` give IEEE arithmetic's answer — ``log(0) =
+-inf``, ``log(-1) = sqrt(-1) = nan``, ``exp(1000) = inf`` — as PyTorch does, with a
+:class:`~chainrule.functions.checks.NonFiniteWarning` that names the op (a mask may want
+``-inf``; a loss never gets it silently: the losses refuse non-finite input).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from typing import Any
 from chainrule.backend import get_array_module
 from chainrule.function import Function
 from chainrule.functions.arithmetic import _shape, sum_to
+from chainrule.functions.checks import ieee
 from chainrule.tensor import Tensor
 
 
@@ -27,7 +33,7 @@ class Exp(Function):
     differentiable_backward = True
 
     def forward(self, x: Any) -> Any:
-        self.out = get_array_module(x).exp(x)
+        self.out = ieee("exp", get_array_module(x).exp, x)
         return self.out
 
     def backward(self, dout: Any) -> Any:
@@ -44,7 +50,7 @@ class Log(Function):
 
     def forward(self, x: Any) -> Any:
         self.x = x
-        return get_array_module(x).log(x)
+        return ieee("log", get_array_module(x).log, x)
 
     def backward(self, dout: Any) -> Any:
         return dout / self.x
@@ -59,7 +65,7 @@ class Sqrt(Function):
     differentiable_backward = True
 
     def forward(self, x: Any) -> Any:
-        self.out = get_array_module(x).sqrt(x)
+        self.out = ieee("sqrt", get_array_module(x).sqrt, x)
         return self.out
 
     def backward(self, dout: Any) -> Any:

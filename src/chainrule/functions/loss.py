@@ -12,6 +12,7 @@ from typing import Any
 
 from chainrule.backend import get_array_module
 from chainrule.function import Function
+from chainrule.functions.checks import check_finite
 from chainrule.tensor import Tensor
 
 
@@ -22,18 +23,6 @@ def _exp(a: Any) -> Any:
 
         return exp(a)
     return get_array_module(a).exp(a)
-
-
-def check_finite(layer: str, what: str, a: Any) -> None:
-    """Raise ``FloatingPointError`` naming ``layer`` if ``a`` holds NaN or inf."""
-    xp = get_array_module(a)
-    bad = ~xp.isfinite(a)
-    if bool(bad.any()):
-        where = tuple(int(i) for i in xp.argwhere(bad)[0])
-        raise FloatingPointError(
-            f"{layer}: {int(bad.sum())} of {a.size} {what} are NaN or inf (first at index "
-            f"{list(where)}: {a[where]!r}); they entered here, upstream of the loss"
-        )
 
 
 def _log_softmax(x: Any) -> Any:

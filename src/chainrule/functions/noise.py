@@ -26,6 +26,11 @@ class Dropout(Function):
     def __init__(self, ratio: float = 0.5, rng: np.random.Generator | None = None):
         if not 0.0 <= ratio < 1.0:
             raise ValueError(f"Dropout: ratio must be in [0, 1), got {ratio}")
+        if rng is not None and not isinstance(rng, np.random.Generator):
+            raise TypeError(
+                f"Dropout: rng must be a numpy.random.Generator or None, got {rng!r}; "
+                "use np.random.default_rng(seed)"
+            )
         self.ratio = ratio
         self.rng = rng
 

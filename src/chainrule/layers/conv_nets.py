@@ -31,7 +31,7 @@ from chainrule.functions.noise import Dropout
 from chainrule.gradcheck import numerical_gradient
 from chainrule.layers.affine import Affine
 from chainrule.layers.conv import Convolution, Pooling
-from chainrule.layers.network import BookDropout, BookNetwork, as_labels
+from chainrule.layers.network import BookDropout, BookNetwork
 from chainrule.nn.init import check_init, check_size, default_rng, init_std, normal
 from chainrule.validation import boolean, float_dtype, ratio
 
@@ -132,7 +132,7 @@ class _ConvNetBase(BookNetwork):
         return x
 
     def _loss(self, x: Any, t: Any) -> Any:
-        return self.last_layer.forward(self._forward(x), as_labels(t))
+        return self.last_layer.forward(self._forward(x), t)
 
     def _accuracy(self, x: Any, t: Any, batch_size: int) -> float:
         me = f"{type(self).__name__}.accuracy"
@@ -141,7 +141,7 @@ class _ConvNetBase(BookNetwork):
         scores = np.concatenate(
             [self._forward(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
         )
-        t, one_hot = check_targets(me, scores, as_labels(t))
+        t, one_hot = check_targets(me, scores, t)
         labels = t.argmax(axis=1) if one_hot else t
         return float((scores.argmax(axis=1) == labels).mean())
 
@@ -324,21 +324,25 @@ class DeepConvNet(_ConvNetBase):
         self.hidden_size = check_size(me, "hidden_size", hidden_size)
         self.output_size = check_size(me, "output_size", output_size)
         self.dropout_ratio = ratio(me, "dropout_ratio", dropout_ratio)
-        self.weight_init_std = init = check_init(me, "weight_init_std", weight_init_std)
-        dtype = float_dtype(me, dtype)
+        self.weight_init_std = check_init(me, "weight_init_std", weight_init_std)
+        self.inverted_dropout = boolean(me, "inverted_dropout", inverted_dropout)
         self.rng = default_rng() if rng is None else rng
+        self._build(float_dtype(me, dtype))
 
+    def _build(self, dtype: np.dtype) -> None:
+        """Draw the parameters and assemble ``layers`` (see the class docstring)."""
+        me = type(self).__name__
         self.params = {}
         self.layers = OrderedDict()
         self._grad_sources = []
 
         def add_param(i: int, layer: str, shape: tuple[int, ...], fan_in: int) -> None:
-            self.params[f"W{i}"] = normal(shape, init_std(init, fan_in), self.rng, dtype)
+            std = init_std(self.weight_init_std, fan_in)
+            self.params[f"W{i}"] = normal(shape, std, self.rng, dtype)
             self.params[f"b{i}"] = np.zeros(shape[0] if len(shape) == 4 else shape[1], dtype)
             self._grad_sources += [(f"W{i}", layer, "dW"), (f"b{i}", layer, "db")]
 
         shape: tuple[int, ...] = self.input_dim
-        relu = 0
         for i, p in enumerate(self.conv_params, start=1):
             c, fs = shape[0], p["filter_size"]
             add_param(i, f"Conv{i}", (p["filter_num"], c, fs, fs), c * fs * fs)
@@ -346,8 +350,7 @@ class DeepConvNet(_ConvNetBase):
             self.layers[f"Conv{i}"] = Convolution(
                 self.params[f"W{i}"], self.params[f"b{i}"], p["stride"], p["pad"], need_dx=i > 1
             )
-            relu += 1
-            self.layers[f"Relu{relu}"] = Relu()
+            self.layers[f"Relu{i}"] = Relu()
             if i % 2 == 0:
                 shape = _pool_shape(me, f"pooling {i // 2}", shape)
                 self.layers[f"Pool{i // 2}"] = Pooling(pool_h=2, pool_w=2, stride=2)
@@ -355,7 +358,6 @@ class DeepConvNet(_ConvNetBase):
         add_param(7, "Affine1", (flat, self.hidden_size), flat)
         self.layers["Affine1"] = Affine(self.params["W7"], self.params["b7"], name="Affine1")
         self.layers["Relu7"] = Relu()
-        self.inverted_dropout = boolean(me, "inverted_dropout", inverted_dropout)
         self.layers["Dropout1"] = self._dropout()
         add_param(8, "Affine2", (self.hidden_size, self.output_size), self.hidden_size)
         self.layers["Affine2"] = Affine(self.params["W8"], self.params["b8"], name="Affine2")

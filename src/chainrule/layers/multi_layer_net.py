@@ -16,7 +16,7 @@ from chainrule.gradcheck import numerical_gradient
 from chainrule.layers.affine import Affine
 from chainrule.layers.batchnorm import BatchNormalization
 from chainrule.layers.dropout import Dropout
-from chainrule.layers.network import BookDropout, BookNetwork, as_labels
+from chainrule.layers.network import BookDropout, BookNetwork
 from chainrule.nn.init import check_init, check_size, check_sizes, default_rng, init_std, normal
 from chainrule.validation import boolean, float_dtype, nonnegative_float, positive_float, ratio
 
@@ -155,7 +155,7 @@ class MultiLayerNet(BookNetwork):
 
     def loss(self, x: Any, t: Any, train_flg: bool = False) -> Any:
         """Mean cross-entropy plus the weight-decay penalty ``0.5 * lambda * sum(W**2)``."""
-        loss = self.last_layer.forward(self.predict(x, train_flg), as_labels(t))
+        loss = self.last_layer.forward(self.predict(x, train_flg), t)
         if self.weight_decay_lambda:
             for i in range(1, self.hidden_layer_num + 2):
                 W = self.params[f"W{i}"]
@@ -165,7 +165,7 @@ class MultiLayerNet(BookNetwork):
     def accuracy(self, x: Any, t: Any) -> float:
         """Fraction of samples whose highest score (evaluation mode) is the target class."""
         y = self.predict(x, train_flg=False)
-        t, one_hot = check_targets(f"{type(self).__name__}.accuracy", y, as_labels(t))
+        t, one_hot = check_targets(f"{type(self).__name__}.accuracy", y, t)
         labels = t.argmax(axis=1) if one_hot else t
         return float((y.argmax(axis=-1).reshape(-1) == labels).mean())
 

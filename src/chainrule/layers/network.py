@@ -17,7 +17,7 @@ checkpoints, evaluation, diagnostics and the command line treat both engines ali
 A network implements two hooks: ``_train_loss(x, t)`` (the training-mode forward pass ending
 in ``last_layer``, returning the loss) and ``_grads()`` (collect the gradients the layers hold
 after the backward walk). Labels may be class indices ``(N,)``, one-hot rows ``(N, C)`` or, as
-some datasets store them, a column ``(N, 1)``.
+some datasets store them, a column ``(N, 1)`` (:func:`chainrule.functions.loss.check_targets`).
 """
 
 from __future__ import annotations
@@ -32,9 +32,8 @@ import numpy as np
 from chainrule.backend import device_of, to_device, to_numpy
 from chainrule.config import Config
 from chainrule.layers.dropout import Dropout
-from chainrule.validation import as_labels
 
-__all__ = ["BookDropout", "BookNetwork", "as_labels"]
+__all__ = ["BookDropout", "BookNetwork"]
 
 
 class BookDropout(Dropout):
@@ -98,7 +97,7 @@ class BookNetwork:
         Returns ``(loss, grads)``: the mean cross-entropy (plus the weight-decay term, if
         any) as a ``float`` and the gradients keyed like ``params``.
         """
-        loss = self._train_loss(x, as_labels(t))
+        loss = self._train_loss(x, t)
         return float(loss), self._backprop()
 
     # ------------------------------------------------------------------ files

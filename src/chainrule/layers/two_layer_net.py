@@ -11,7 +11,7 @@ from chainrule.functions.elementwise import Relu
 from chainrule.functions.loss import SoftmaxWithLoss, check_targets
 from chainrule.gradcheck import numerical_gradient
 from chainrule.layers.affine import Affine
-from chainrule.layers.network import BookNetwork, as_labels
+from chainrule.layers.network import BookNetwork
 from chainrule.nn.init import check_init, check_size, default_rng, init_std, normal
 from chainrule.validation import float_dtype
 
@@ -100,12 +100,12 @@ class TwoLayerNet(BookNetwork):
 
     def loss(self, x: Any, t: Any) -> float:
         """Mean cross-entropy of the batch; ``t`` as labels ``(N,)`` or one-hot ``(N, C)``."""
-        return self.last_layer.forward(self.predict(x), as_labels(t))
+        return self.last_layer.forward(self.predict(x), t)
 
     def accuracy(self, x: Any, t: Any) -> float:
         """Fraction of samples whose highest score is the target class."""
         y = self.predict(x)
-        t, one_hot = check_targets("TwoLayerNet.accuracy", y, as_labels(t))
+        t, one_hot = check_targets("TwoLayerNet.accuracy", y, t)
         labels = t.argmax(axis=1) if one_hot else t
         return float((y.argmax(axis=-1).reshape(-1) == labels).mean())
 

@@ -27,12 +27,11 @@ from typing import Any
 import numpy as np
 
 from chainrule import functions as F
-from chainrule.config import get_rng
 from chainrule.functions.normalization import BatchNormState
-from chainrule.nn.init import check_init, check_size, init_std, normal
-from chainrule.nn.layers import _float_dtype
+from chainrule.nn.init import check_init, check_size, default_rng, init_std, normal
 from chainrule.nn.module import Module, Parameter
 from chainrule.tensor import Tensor
+from chainrule.validation import float_dtype
 
 
 def _pair(owner: str, argname: str, value: Any, minimum: int) -> tuple[int, int]:
@@ -78,7 +77,7 @@ class Conv2d(Module):
 
     ``W`` is drawn from ``N(0, std**2)`` with ``std`` given by ``init`` (``'he'``,
     ``'xavier'`` or a number; :mod:`chainrule.nn.init`) for ``fan_in = C * FH * FW``; ``b``
-    starts at zero. ``rng`` defaults to the library's generator (:func:`chainrule.seed`).
+    starts at zero. ``rng`` defaults to :func:`chainrule.nn.init.default_rng`.
 
     **Backward** (in the op, written once): with ``d = dout`` as a (FN, N*OH*OW) matrix and
     ``col = im2col(x)``: ``dW = d @ col.T``, ``db = d.sum(axis=1)``,
@@ -114,8 +113,8 @@ class Conv2d(Module):
         self.stride = _pair(me, "stride", stride, 1)
         self.pad = _pair(me, "pad", pad, 0)
         init = check_init(me, "init", init)
-        dtype = _float_dtype(me, dtype)
-        rng = get_rng() if rng is None else rng
+        dtype = float_dtype(me, dtype)
+        rng = default_rng() if rng is None else rng
         fh, fw = self.kernel_size
         shape = (self.out_channels, self.in_channels, fh, fw)
         std = init_std(init, self.in_channels * fh * fw)
@@ -243,7 +242,7 @@ class BatchNorm2d(Module):
     ):
         super().__init__()
         n = check_size("BatchNorm2d", "num_features", num_features)
-        dtype = _float_dtype("BatchNorm2d", dtype)
+        dtype = float_dtype("BatchNorm2d", dtype)
         self.num_features = n
         self.gamma = Parameter(np.ones(n, dtype=dtype), "gamma")
         self.beta = Parameter(np.zeros(n, dtype=dtype), "beta")

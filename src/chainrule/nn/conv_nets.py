@@ -24,7 +24,6 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.config import get_rng
 from chainrule.layers.conv_nets import (
     _DEEP_DEFAULTS,
     _conv_param,
@@ -34,10 +33,11 @@ from chainrule.layers.conv_nets import (
     _pool_shape,
 )
 from chainrule.nn.conv import Conv2d, MaxPool2d
-from chainrule.nn.init import check_init, check_size
-from chainrule.nn.layers import Dropout, Flatten, Linear, ReLU, _float_dtype
+from chainrule.nn.init import check_init, check_size, default_rng
+from chainrule.nn.layers import Dropout, Flatten, Linear, ReLU
 from chainrule.nn.module import Module, Parameter
 from chainrule.tensor import Tensor
+from chainrule.validation import boolean, float_dtype, ratio
 
 
 class _BookTwin(Module):
@@ -75,6 +75,26 @@ class _BookTwin(Module):
         return x
 
 
+class BookDropout(Dropout):
+    """The book's (non-inverted) dropout as a module: ``out = x * mask`` in training and
+    ``out = x * (1 - p)`` in evaluation; the twin of :class:`chainrule.layers.network.
+    BookDropout`. It is :class:`~chainrule.nn.Dropout` (the same masks drawn) times the
+    constant ``1 - p``: two ops, no derivative written here.
+
+    **Backward:** ``dx = dout * mask`` (training), ``dout * (1 - p)`` (evaluation).
+
+    >>> drop = BookDropout(0.25, rng=np.random.default_rng(0))
+    >>> drop.eval()(np.ones(3)).data
+    array([0.75, 0.75, 0.75])
+    >>> sorted(set(drop.train()(np.ones(8)).data.tolist()))
+    [0.0, 1.0]
+    """
+
+    def forward(self, x: Any) -> Tensor:
+        out = super().forward(x)
+        return out * out.dtype.type(1.0 - self.p)
+
+
 class SimpleConvNet(_BookTwin):
     """The book's chapter-7 network from ``nn`` modules (the twin of
     :class:`chainrule.layers.SimpleConvNet`)::
@@ -88,8 +108,9 @@ class SimpleConvNet(_BookTwin):
     Arguments as the book class: ``input_dim`` (C, H, W); ``conv_param`` with ``filter_num``
     (30), ``filter_size`` (5), ``pad`` (0), ``stride`` (1); ``hidden_size``; ``output_size``;
     ``weight_init_std`` (a standard deviation, the book's 0.01, or ``'he'``/``'xavier'``);
-    ``rng`` (draws the weights); ``dtype`` (float64 like the book's, so the same arguments
-    build the same network; pass ``np.float32`` to train fast).
+    ``rng`` (draws the weights; when ``None``: :func:`chainrule.nn.init.default_rng`);
+    ``dtype`` (float64 like the book's, so the same arguments build the same network; pass
+    ``np.float32`` to train fast).
 
     Parameters ``W1`` (FN, C, FS, FS), ``b1`` (FN,), ``W2`` (FN*OH/2*OW/2, hidden_size),
     ``b2``, ``W3`` (hidden_size, output_size), ``b3`` — the book's ``params`` keys.
@@ -132,10 +153,10 @@ class SimpleConvNet(_BookTwin):
         self.hidden_size = check_size(me, "hidden_size", hidden_size)
         self.output_size = check_size(me, "output_size", output_size)
         init = self.weight_init_std = check_init(me, "weight_init_std", weight_init_std)
-        self.rng = get_rng() if rng is None else rng
+        self.rng = default_rng() if rng is None else rng
         common = {"init": init, "rng": self.rng, "dtype": dtype}
 
-        dtype = _float_dtype(me, dtype)
+        dtype = float_dtype(me, dtype)
         conv_out = _conv_shape(me, "the convolution", self.input_dim, p)
         flat = math.prod(_pool_shape(me, "the pooling", conv_out))
         c, fn, fs = self.input_dim[0], p["filter_num"], p["filter_size"]
@@ -159,9 +180,11 @@ class DeepConvNet(_BookTwin):
     ``conv_param_6``, keys as in :class:`SimpleConvNet`, missing keys take these defaults),
     2x2 max pooling with stride 2, a hidden layer of ``hidden_size`` (50), and inverted dropout
     with ratio ``dropout_ratio`` (0.5) in training mode only (``model.train()`` /
-    ``model.eval()``). He initialization unless ``weight_init_std`` says otherwise (as the
-    book class); ``rng`` draws the weights and the dropout masks;
-    ``dtype`` float64 like the book's (the same arguments build the same network).
+    ``model.eval()``); ``inverted_dropout=False`` gives the book's dropout instead
+    (:class:`BookDropout`, scaled at test time). He initialization unless ``weight_init_std``
+    says otherwise (``'xavier'`` or a standard deviation); ``rng`` draws the weights and the
+    dropout masks (when ``None``: :func:`chainrule.nn.init.default_rng`); ``dtype`` float64
+    like the book's (the same arguments build the same network).
 
     Parameters ``W1 .. W8``, ``b1 .. b8`` (W1..W6 the convolutions' (FN, C, 3, 3), W7 and W8
     the affine layers'), the book's ``params`` keys.
@@ -189,6 +212,7 @@ class DeepConvNet(_BookTwin):
         *,
         dropout_ratio: float = 0.5,
         weight_init_std: str | float = "he",
+        inverted_dropout: bool = True,
         rng: np.random.Generator | None = None,
         dtype: Any = np.float64,
     ):
@@ -196,7 +220,6 @@ class DeepConvNet(_BookTwin):
         self._book_keys = {}
         me = type(self).__name__
         self.input_dim = _input_dim(me, input_dim)
-        init = self.weight_init_std = check_init(me, "weight_init_std", weight_init_std)
         given = (conv_param_1, conv_param_2, conv_param_3, conv_param_4, conv_param_5, conv_param_6)
         self.conv_params = [
             _conv_param(me, f"conv_param_{i}", g, d)
@@ -204,15 +227,13 @@ class DeepConvNet(_BookTwin):
         ]
         self.hidden_size = check_size(me, "hidden_size", hidden_size)
         self.output_size = check_size(me, "output_size", output_size)
-        try:
-            self.dropout_ratio = Dropout(dropout_ratio).p  # the one check of a dropout ratio
-        except ValueError:
-            raise ValueError(
-                f"{me}: dropout_ratio must be in [0, 1), got {dropout_ratio!r}"
-            ) from None
-        dtype = _float_dtype(me, dtype)
-        self.rng = get_rng() if rng is None else rng
-        common = {"init": init, "rng": self.rng, "dtype": dtype}
+        self.dropout_ratio = ratio(me, "dropout_ratio", dropout_ratio)
+        self.weight_init_std = check_init(me, "weight_init_std", weight_init_std)
+        self.inverted_dropout = boolean(me, "inverted_dropout", inverted_dropout)
+        dtype = float_dtype(me, dtype)
+        self.rng = default_rng() if rng is None else rng
+        common = {"init": self.weight_init_std, "rng": self.rng, "dtype": dtype}
+        drop = Dropout if self.inverted_dropout else BookDropout
 
         shape: tuple[int, ...] = self.input_dim
         for i, p in enumerate(self.conv_params, start=1):
@@ -227,6 +248,6 @@ class DeepConvNet(_BookTwin):
         self._add("Flatten", Flatten())
         self._add("Affine1", Linear(math.prod(shape), self.hidden_size, **common), key=7)
         self._add("Relu7", ReLU())
-        self._add("Dropout1", Dropout(self.dropout_ratio, rng=self.rng))
+        self._add("Dropout1", drop(self.dropout_ratio, rng=self.rng))
         self._add("Affine2", Linear(self.hidden_size, self.output_size, **common), key=8)
-        self._add("Dropout2", Dropout(self.dropout_ratio, rng=self.rng))
+        self._add("Dropout2", drop(self.dropout_ratio, rng=self.rng))

@@ -95,9 +95,10 @@ def init_std(init: str | float, fan_in: int) -> float:
     >>> init_std("he", 50), init_std("xavier", 4), init_std(0.01, 784)
     (0.2, 0.5, 0.01)
     """
-    if isinstance(init, str):
-        return math.sqrt(GAINS[check_init("init_std", "init", init)] / fan_in)
-    return float(init)
+    scheme = check_init("init_std", "init", init) if isinstance(init, str) else init
+    if isinstance(scheme, str):
+        return math.sqrt(GAINS[scheme] / fan_in)
+    return float(scheme)
 
 
 def normal(

@@ -15,7 +15,6 @@ import numpy as np
 from chainrule.backend import device_of, to_device
 from chainrule.config import Config, eval_mode, no_grad, train_mode, using_config
 from chainrule.tensor import Tensor
-from chainrule.validation import as_labels
 
 
 class Parameter(Tensor):
@@ -196,7 +195,6 @@ class Module:
         from chainrule.functions import softmax_cross_entropy
 
         self.zero_grad()
-        t = as_labels(t)
         loss_fn = getattr(self, "loss_fn", None) or softmax_cross_entropy
         with train_mode(), using_config("enable_backprop", True):
             loss = loss_fn(self(x), t)

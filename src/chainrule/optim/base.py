@@ -7,7 +7,7 @@ for one parameter.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from typing import Any
 
 import numpy as np
@@ -170,7 +170,7 @@ class Optimizer:
         self._scratch: dict[tuple[tuple[int, ...], np.dtype, str], Any] = {}
         # key -> (parameter type, (dtype, shape, gradient dtype and shape), state slots,
         # scratch) of the last update that passed the full check; see _apply.
-        self._checked: dict[str, tuple[type, tuple[Any, ...], dict[str, np.ndarray], Any]] = {}
+        self._checked: dict[str, tuple[Any, tuple[Any, ...], dict[str, np.ndarray], Any]] = {}
         self._params: list[tuple[str, Any]] | None = None
         self._arrays = False  # params given as a dict of arrays: step(grads)
         if params is not None:
@@ -178,7 +178,7 @@ class Optimizer:
 
     # ---- the calling styles
 
-    def update(self, params: Mapping[Any, Any], grads: Mapping[Any, Any]) -> None:
+    def update(self, params: MutableMapping[Any, Any], grads: Mapping[Any, Any]) -> None:
         """The book's interface: update every ``params[key]`` from ``grads[key]``.
 
         Arrays are updated **in place** (the book's layers hold the very same arrays), so a

@@ -274,11 +274,11 @@ class Adam(Optimizer):
         \\eta_t = \\eta \\sqrt{1 - \\beta_2^t} / (1 - \\beta_1^t), \\qquad
         W \\leftarrow W - \\eta_t \\, \\frac{m}{\\sqrt{v} + \\epsilon},
 
-    which is the formula above with :math:`\\epsilon` scaled by
-    :math:`\\sqrt{1 - \\beta_2^t}` (tiny in the first steps: the book's early steps are
-    larger where :math:`v` is small). Use it to reproduce the book's figures. ``eps``
-    defaults to the book's ``1e-7`` (PyTorch: ``1e-8``). ``t`` counts steps of the whole
-    optimizer.
+    which is the formula above with :math:`\\epsilon / \\sqrt{1 - \\beta_2^t}` in place of
+    :math:`\\epsilon`: a larger epsilon in the first steps (31.6 times at :math:`t = 1` with
+    :math:`\\beta_2 = 0.999`), so where :math:`v` is tiny the book's early steps are smaller.
+    Use it to reproduce the book's figures. ``eps`` defaults to the book's ``1e-7``
+    (PyTorch: ``1e-8``). ``t`` counts steps of the whole optimizer.
 
     >>> params = {"W": np.array([1.0])}
     >>> Adam(lr=0.1, eps=0.0).update(params, {"W": np.array([3.0])})
@@ -291,8 +291,8 @@ class Adam(Optimizer):
     elementwise = True
     default_lr = 0.001
     book_lr = 0.001
-    hyper_names = ("lr", "beta1", "beta2", "eps")
-    option_names = ("variant",)
+    hyper_names: tuple[str, ...] = ("lr", "beta1", "beta2", "eps")
+    option_names: tuple[str, ...] = ("variant",)
     slot_names = ("m", "v")
     beta1 = _Hyper(_check_unit)
     beta2 = _Hyper(_check_unit)

@@ -13,8 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.backend import device_of, to_device, to_numpy
+from chainrule.backend import blas_threads, device_of, to_device, to_numpy
 from chainrule.functions.loss import LogSoftmax, check_targets
+from chainrule.training.threads import choose_threads
 
 __all__ = ["evaluate", "model_device", "predict_scores"]
 
@@ -67,14 +68,21 @@ def _checked_labels(t: Any, n: int) -> np.ndarray:
 
 
 def evaluate(
-    model: Any, x: np.ndarray, t: np.ndarray, *, batch_size: int = 1000
+    model: Any,
+    x: np.ndarray,
+    t: np.ndarray,
+    *,
+    batch_size: int = 1000,
+    threads: int | str | None = "auto",
 ) -> tuple[float, float]:
     """Mean cross-entropy and accuracy of ``model`` on ``(x, t)``, in chunks of ``batch_size``.
 
     Runs in inference mode. The loss is ``-log_softmax(scores)[label]`` per sample, summed in
     float64; the accuracy is an exact count divided by ``N``. One-hot rows count as the class
     of their largest entry. The same weights, data and ``batch_size`` always give the same two
-    numbers.
+    numbers. ``threads``: BLAS threads while evaluating, as for :class:`Trainer` (``"auto"``
+    chooses from the matrix sizes, see :mod:`chainrule.training.threads`; None leaves BLAS
+    as it is, which the trainer passes since it has set the count already).
 
     Raises:
         ValueError: empty data, a label count that differs from the sample count, or a label
@@ -91,7 +99,9 @@ def evaluate(
     log_softmax = LogSoftmax()
     loss_sum = 0.0
     correct = 0
-    with eval_mode(), no_grad(), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+    count, _ = choose_threads(threads, model, batch_size)
+    quiet = np.errstate(over="ignore", invalid="ignore", divide="ignore")
+    with blas_threads(count), eval_mode(), no_grad(), quiet:
         for start in range(0, n, batch_size):
             xb = to_device(x[start : start + batch_size], device)
             scores = _scores(model, xb, train_flag).reshape(len(xb), -1)

@@ -66,7 +66,18 @@ def checked_history(saved: Any) -> dict[str, list[Any]]:
 
 
 def format_record(record: Mapping[str, Any], total_iterations: int) -> str:
-    """One line per evaluation, as printed during training."""
+    """One line per evaluation, as printed during training.
+
+    >>> record = dict(epoch=1.0, iteration=600, batch_loss=0.41, train_loss=0.3, train_acc=0.91,
+    ...               test_loss=0.29, test_acc=0.915, lr=0.1, seconds=2.5)
+    >>> for part in format_record(record, 10_000).split(" | "):
+    ...     print(part)
+    epoch     1  iter   600  batch loss 0.4100
+    train loss 0.3000 acc  91.00%
+    test loss 0.2900 acc  91.50%
+    lr 0.1
+    2.5s
+    """
     epoch = record["epoch"]
     epoch_text = f"{epoch:g}" if float(epoch).is_integer() else f"{epoch:.2f}"
     width = len(str(total_iterations))

@@ -19,26 +19,18 @@ __all__ = ["loss_and_grads", "model_buffers", "model_engine", "model_rngs"]
 
 
 def loss_and_grads(model: Any, x: Any, t: Any) -> tuple[float, dict[str, Any]]:
-    """``model.loss_and_grads(x, t)`` with the loss as a Python float."""
+    """``model.loss_and_grads(x, t)`` with the loss as a Python float.
+
+    Raises:
+        TypeError: the model does not implement the protocol (the message says what it lacks).
+    """
     method = getattr(model, "loss_and_grads", None)
     if method is None:
-        return _book_loss_and_grads(model, x, t)
-    loss, grads = method(x, t)
-    return float(loss), grads
-
-
-def _book_loss_and_grads(model: Any, x: Any, t: Any) -> tuple[float, dict[str, Any]]:
-    # Transitional: the book's networks get ``loss_and_grads`` from a mixin in
-    # chainrule.layers.network; until every one has it, their ``gradient`` + last loss serve.
-    if not callable(getattr(model, "gradient", None)):
         raise TypeError(
-            f"Trainer: {type(model).__name__} has no loss_and_grads(x, t) (nor the book's "
-            "gradient(x, t)); see chainrule.training.protocol for what a model must offer"
+            f"Trainer: {type(model).__name__} has no loss_and_grads(x, t); a model needs "
+            "params, loss_and_grads and predict (see chainrule.training.protocol)"
         )
-    grads = model.gradient(x, t)
-    loss = getattr(getattr(model, "last_layer", None), "loss", None)
-    if loss is None:
-        loss = model.loss(x, t)
+    loss, grads = method(x, t)
     return float(loss), grads
 
 

@@ -255,6 +255,22 @@ def _apply(trainer: Any, meta: Mapping[str, Any], history: dict[str, list[Any]])
         trainer.dataset = meta.get("dataset")
 
 
+def _checked_settings(saved: Mapping[str, Any]) -> dict[str, Any]:
+    """The Trainer settings of a checkpoint, each checked for its type and range."""
+    settings = {}
+    for key in ("batch_size", "eval_batch_size", "total_iterations", "seed"):
+        settings[key] = _number("trainer", key, saved[key], integer=True)
+        if key != "seed" and settings[key] == 0:
+            raise ValueError(f"trainer {key} is 0, not a positive integer")
+    every, subset = saved["eval_every"], saved["eval_subset"]
+    if every != "epoch":
+        settings["eval_every"] = _number("trainer", "eval_every", every, integer=True)
+    if subset is not None:
+        settings["eval_subset"] = _number("trainer", "eval_subset", subset, integer=True)
+    settings.update(eval_every=every, eval_subset=subset, schedule=saved["schedule"])
+    return settings
+
+
 def rebuild(target: Path, meta: Mapping[str, Any]) -> tuple[Any, Any, dict[str, Any]]:
     """The model, optimizer and :class:`Trainer` settings a checkpoint's meta describes.
 
@@ -272,20 +288,9 @@ def rebuild(target: Path, meta: Mapping[str, Any]) -> tuple[Any, Any, dict[str, 
         model = build_model(meta["model"], rng=0)
         opt = meta["optimizer"]
         optimizer = optimizer_from_name(opt["name"], **opt["hyper"])
-        saved = meta["trainer"]
+        saved = _section(meta, "trainer")
         threads = saved.get("threads")
-        settings = {
-            key: saved[key]
-            for key in (
-                "batch_size",
-                "seed",
-                "schedule",
-                "eval_every",
-                "eval_subset",
-                "eval_batch_size",
-                "total_iterations",
-            )
-        }
+        settings = _checked_settings(saved)
     except (*META_ERRORS, ImportError) as exc:
         detail = f"missing entry {exc}" if isinstance(exc, KeyError) else str(exc)
         raise CheckpointError(f"cannot resume from {target}: {detail}") from exc

@@ -229,6 +229,7 @@ class Trainer:
         xp = get_array_module(x_train)
         xb = xp.empty((self.batch_size, *x_train.shape[1:]), dtype=x_train.dtype)
         tb = xp.empty((self.batch_size, *t_train.shape[1:]), dtype=t_train.dtype)
+        self._params = self.model.params  # one dict for the run (an nn model builds it)
         lock = CheckpointLock(self.checkpoint) if self.checkpoint is not None else None
         self._progress.start(self.total_iterations, self.iteration)
         self._run_start = time.perf_counter()
@@ -268,17 +269,13 @@ class Trainer:
             )
         try:
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                loss, grads = loss_and_grads(self.model, xb, tb)
+                loss, grads = self.compute_grads(xb, tb)
+            fault = self.guard.check_step(loss, grads)
         except FloatingPointError as exc:  # the loss refuses non-finite scores where they enter
-            step = self.iteration + 1
-            problem = f"is not finite ({exc})"
-            raise self.guard.diverged(
-                self, "loss", problem, step=step, after_update=False
-            ) from None
-        fault = self.guard.check_step(loss, grads)
+            fault = ("loss", f"is not finite ({exc})")
         if fault is not None:
             raise self.guard.diverged(self, *fault, step=self.iteration + 1, after_update=False)
-        self.optimizer.update(self.model.params, grads)
+        self.optimizer.update(self._params, grads)
         self.iteration += 1
         self.sampler.advance()
         self._batch_loss_sum += loss
@@ -291,6 +288,17 @@ class Trainer:
             raise self.guard.diverged(self, "loss", exploded, step=step, after_update=True)
         return grads
 
+    # ---- the two hooks a data-parallel run replaces (see chainrule.distributed)
+
+    def compute_grads(self, x: Any, t: Any) -> tuple[float, dict[str, Any]]:
+        """Loss and gradients of the model on the batch ``(x, t)`` (one forward + backward)."""
+        return loss_and_grads(self.model, x, t)
+
+    def evaluate_on(self, x: Any, t: Any) -> tuple[float, float]:
+        """Mean cross-entropy and accuracy of the model on ``(x, t)`` (inference mode)."""
+        # BLAS threads: fit's count holds (threads=None)
+        return evaluate(self.model, x, t, batch_size=self.eval_batch_size, threads=None)
+
     def _due_for_evaluation(self) -> bool:
         if self.iteration == self.total_iterations:
             return True
@@ -301,12 +309,8 @@ class Trainer:
     def _evaluate_and_record(self) -> dict[str, Any]:
         self._check_params()
         t0 = time.perf_counter()
-        train_loss, train_acc = evaluate(
-            self.model, self.x_eval, self.t_eval, batch_size=self.eval_batch_size
-        )
-        test_loss, test_acc = evaluate(
-            self.model, self.x_test, self.t_test, batch_size=self.eval_batch_size
-        )
+        train_loss, train_acc = self.evaluate_on(self.x_eval, self.t_eval)
+        test_loss, test_acc = self.evaluate_on(self.x_test, self.t_test)
         self.eval_seconds += time.perf_counter() - t0
         if not (math.isfinite(train_loss) and math.isfinite(test_loss)):
             problem = "overflowed in the evaluation after this step"

@@ -13,6 +13,10 @@ shows its gradients added up (``dx = a + b = s``, ``+=`` on the wires that were 
 >>> svg = draw(f)                      # an SVG document (str), no external program needed
 >>> svg.startswith("<svg") and "-12" in svg
 True
+>>> svg                     # doctest: +ELLIPSIS
+<Drawing svg, 5 nodes, ... characters>
+>>> svg._repr_svg_() == str(svg)       # what a notebook shows: the picture itself
+True
 >>> print(draw(f, format="dot").splitlines()[0])
 digraph chainrule {
 >>> float(x.grad)                      # drawing replays backward but leaves .grad alone
@@ -20,7 +24,9 @@ digraph chainrule {
 
 Formats: ``svg`` and ``dot`` (text), ``html`` (a self-contained page that steps through both
 passes), ``png`` (bytes; needs CairoSVG or Graphviz's ``dot``). :func:`save` picks the format
-from the file's suffix and writes atomically.
+from the file's suffix and writes atomically. What :func:`draw` returns is that text (or
+bytes), and shows as a picture in Jupyter; ``lang="zh"`` writes its words in Chinese and
+``direction="TB"`` lays a wide graph out top to bottom.
 """
 
 from __future__ import annotations
@@ -31,8 +37,9 @@ from typing import Any
 
 from chainrule.tensor import Tensor
 from chainrule.viz.dot import to_dot
+from chainrule.viz.drawing import Drawing, PngDrawing
 from chainrule.viz.examples import CIRCUITS, MODELS, example_graph, model_graph, two_layer_graph
-from chainrule.viz.graph import Edge, Graph, Node, build_graph
+from chainrule.viz.graph import DIRECTIONS, WORDS, Edge, Graph, Node, build_graph, check_lang
 from chainrule.viz.html import page_data, to_html
 from chainrule.viz.layout import layout
 from chainrule.viz.png import RendererNotFound, RenderError, to_png
@@ -40,12 +47,16 @@ from chainrule.viz.svg import to_svg
 
 __all__ = [
     "CIRCUITS",
+    "DIRECTIONS",
     "FORMATS",
     "MODELS",
     "SUFFIXES",
+    "WORDS",
+    "Drawing",
     "Edge",
     "Graph",
     "Node",
+    "PngDrawing",
     "RenderError",
     "RendererNotFound",
     "build_graph",
@@ -65,33 +76,50 @@ SUFFIXES = {".svg": "svg", ".dot": "dot", ".gv": "dot", ".html": "html", ".htm":
             ".png": "png"}  # fmt: skip
 
 
-def _graph(f: Tensor | Graph, dout: Any, title: str | None) -> Graph:
+def _graph(
+    f: Tensor | Graph, dout: Any, title: str | None, lang: str | None, direction: str | None
+) -> Graph:
     if isinstance(f, Graph):
         if title is not None:
             f.title = title
+        if lang is not None:
+            f.lang = check_lang(lang)
+        if direction is not None:
+            f.direction = direction
         return f
-    return build_graph(f, dout=dout, title=title)
+    return build_graph(f, dout=dout, title=title, lang=lang or "en", direction=direction or "LR")
 
 
 def draw(
-    f: Tensor | Graph, format: str = "svg", *, dout: Any = None, title: str | None = None
-) -> str | bytes:
+    f: Tensor | Graph,
+    format: str = "svg",
+    *,
+    dout: Any = None,
+    title: str | None = None,
+    lang: str | None = None,
+    direction: str | None = None,
+) -> Drawing | PngDrawing:
     """A picture of the graph that produced ``f``: SVG, DOT or HTML text, or PNG bytes.
 
     The backward pass is replayed from ``f`` with seed ``dout`` (default 1, for a scalar ``f``)
     to show every gradient; the tensors' ``.grad`` are left as they were. ``f`` may also be a
     :class:`Graph` from :func:`build_graph`. The same graph always gives the same output.
+    ``lang``: "en" (default) or "zh", the language of the words drawn; ``direction``: "LR"
+    (default, inputs on the left) or "TB" (inputs on top). The result is a :class:`Drawing`
+    (a ``str``) or, for PNG, a :class:`PngDrawing` (``bytes``): a notebook shows it as a
+    picture, and ``.save(path)`` writes it.
     """
     if format not in FORMATS:
         raise ValueError(f"draw: unknown format {format!r}; choose from {', '.join(FORMATS)}")
-    graph = _graph(f, dout, title)
-    if format == "svg":
-        return to_svg(graph)
-    if format == "dot":
-        return to_dot(graph)
-    if format == "html":
-        return to_html(graph)
-    return to_png(graph)
+    if direction is not None and direction not in DIRECTIONS:
+        raise ValueError(
+            f"draw: direction must be one of {', '.join(DIRECTIONS)}, got {direction!r}"
+        )
+    graph = _graph(f, dout, title, lang, direction)
+    if format == "png":
+        return PngDrawing(to_png(graph), graph)
+    render = {"svg": to_svg, "dot": to_dot, "html": to_html}[format]
+    return Drawing(render(graph), format, graph)
 
 
 def format_for(path: str | os.PathLike[str]) -> str:
@@ -111,6 +139,8 @@ def save(
     *,
     dout: Any = None,
     title: str | None = None,
+    lang: str | None = None,
+    direction: str | None = None,
 ) -> Path:
     """Draw ``f`` into ``path`` in the format its suffix names, atomically; returns the path.
 
@@ -120,7 +150,7 @@ def save(
     from chainrule.serialization import atomic_write
 
     target = Path(path)
-    data = draw(f, format_for(target), dout=dout, title=title)
+    data = draw(f, format_for(target), dout=dout, title=title, lang=lang, direction=direction)
     payload = data.encode("utf-8") if isinstance(data, str) else data
     with atomic_write(target) as fh:
         fh.write(payload)

@@ -33,12 +33,12 @@ def _quote(text: str) -> str:
 
 
 def to_dot(graph: Graph) -> str:
-    """The graph as a DOT ``digraph`` laid out left to right."""
-    title = graph.title or f"computational graph of {graph.output_name}"
+    """The graph as a DOT ``digraph``, laid out left to right (or top to bottom: "TB")."""
+    title = graph.caption
     out = [
         "digraph chainrule {",
-        f"  graph [rankdir=LR, label={_quote(title)}, labelloc=t, fontname={_quote(FONT_FAMILY)},"
-        " nodesep=0.4, ranksep=0.6];",
+        f"  graph [rankdir={graph.direction}, label={_quote(title)}, labelloc=t, "
+        f"fontname={_quote(FONT_FAMILY)}, nodesep=0.4, ranksep=0.6];",
         f'  node [shape=box, fontname={_quote(FONT_FAMILY)}, fontsize=11, color="#222222"];',
         f'  edge [fontname={_quote(FONT_FAMILY)}, fontsize=10, color="#555555"];',
     ]

@@ -45,6 +45,42 @@ _COMMUTATIVE = {"Add", "Mul"}
 _INFIX = {"Add": "+", "Sub": "−", "Mul": "×", "Div": "/"}
 SMALL = 6  # arrays with at most this many elements show their values
 
+#: The words a picture writes, per language (``lang=`` of :func:`chainrule.viz.draw`).
+WORDS = {
+    "en": {
+        "graph_of": "computational graph of {name}",
+        "values": "values (forward)",
+        "gradients": "gradients d{name}/d· (backward, from {seed})",
+        "at_each_op": "   at each op: ",
+        "upstream": "upstream",
+        "local": "local",
+        "downstream": "downstream",
+        "no_gradient": "no gradient",
+        "sum_of": "sum of {n}",
+    },
+    "zh": {
+        "graph_of": "{name} 的计算图",
+        "values": "数值（正向）",
+        "gradients": "梯度 d{name}/d·（反向，从 {seed} 开始）",
+        "at_each_op": "   每个节点：",
+        "upstream": "上游梯度",
+        "local": "局部导数",
+        "downstream": "下游梯度",
+        "no_gradient": "无梯度",
+        "sum_of": "{n} 项之和",
+    },
+}
+
+
+DIRECTIONS = ("LR", "TB")
+
+
+def check_lang(lang: str) -> str:
+    """``lang`` if the pictures speak it; ValueError naming the choices otherwise."""
+    if lang not in WORDS:
+        raise ValueError(f"draw: unknown lang {lang!r}; choose from {', '.join(WORDS)}")
+    return lang
+
 
 @dataclasses.dataclass
 class Node:
@@ -93,6 +129,8 @@ class Graph:
     title: str = ""
     forward_order: list[str] = dataclasses.field(default_factory=list)
     backward_order: list[str] = dataclasses.field(default_factory=list)
+    lang: str = "en"  # the language of the words drawn (see WORDS)
+    direction: str = "LR"  # "LR": inputs on the left; "TB": inputs on top
 
     def __post_init__(self) -> None:
         self._index = {n.id: n for n in self.nodes}
@@ -116,6 +154,15 @@ class Graph:
     @property
     def has_gradients(self) -> bool:
         return self.seed is not None
+
+    def word(self, key: str, **fields: Any) -> str:
+        """A phrase of the picture in the graph's language, filled in."""
+        return WORDS[self.lang][key].format(**fields)
+
+    @property
+    def caption(self) -> str:
+        """The title, or "computational graph of f" in the graph's language."""
+        return self.title or self.word("graph_of", name=self.output_name)
 
 
 # ------------------------------------------------------------------------------ formatting
@@ -251,26 +298,63 @@ def _replay_backward(tensors: list[Tensor], root: Tensor, dout: Any) -> tuple[Tr
     return trace, grads, grads.get(id(root))
 
 
-def build_graph(f: Tensor, *, dout: Any = None, title: str | None = None) -> Graph:
+def build_graph(
+    f: Tensor,
+    *,
+    dout: Any = None,
+    title: str | None = None,
+    lang: str = "en",
+    direction: str = "LR",
+) -> Graph:
     """The graph that produced ``f``, with the values and the gradients of one backward pass.
 
     ``dout`` is the seed gradient (default 1, which needs a single-element ``f``). When ``f``
     needs no gradient (built under ``no_grad()``, or from integers) only values are shown.
+    ``lang`` ("en" or "zh") is the language of the words drawn; ``direction`` is "LR" (inputs
+    on the left, like the book) or "TB" (inputs on top: narrower pictures of wide graphs).
     """
     if not isinstance(f, Tensor):
         raise TypeError(f"draw: expected the Tensor to draw, got {type(f).__name__}")
+    check_lang(lang)
+    if direction not in DIRECTIONS:
+        raise ValueError(
+            f"draw: direction must be one of {', '.join(DIRECTIONS)}, got {direction!r}"
+        )
     tensors, inputs = _collect(f)
     if f.requires_grad:
         trace, grads, seed = _replay_backward(tensors, f, dout)
     else:
         trace, grads, seed = Trace(), {}, None
+    trace.lang = lang  # the table the CLI prints speaks the picture's language
+    by_function = {id(step.function): step for step in trace}
+    name_of = _namer(trace, tensors)
+    nodes = _nodes(tensors, inputs, grads, by_function, name_of)
+    node_of = {id(t): n for t, n in zip(tensors, nodes)}
+    edges = _edges(tensors, inputs, node_of, by_function)
+    _mark_forks(nodes, edges)
+    root = node_of[id(f)]
+    graph = Graph(
+        nodes=nodes,
+        edges=edges,
+        root=root.id,
+        output_name=root.name,
+        output_value=root.value,
+        seed=seed,
+        trace=trace,
+        title=title if title is not None else "",
+        lang=lang,
+        direction=direction,
+    )
+    graph.forward_order = [n.id for n in nodes]
+    graph.backward_order = _backward_order(graph)
+    return graph
 
-    # Names: the trace's, so the picture, the page and the printed table agree.
+
+def _namer(trace: Trace, tensors: list[Tensor]) -> Any:
+    """``name_of(t)``: the trace's names, so the picture, the page and the table agree."""
     names: dict[int, str] = {}
-    by_function: dict[int, Any] = {}
     for step in trace:
         fn = step.function
-        by_function[id(fn)] = step
         out = fn.output()
         if out is not None:
             names[id(out)] = step.output
@@ -294,7 +378,17 @@ def build_graph(f: Tensor, *, dout: Any = None, title: str | None = None) -> Gra
             names[id(t)] = candidate
         return names[id(t)]
 
-    node_of: dict[int, Node] = {}
+    return name_of
+
+
+def _nodes(
+    tensors: list[Tensor],
+    inputs: dict[int, list[Any]],
+    grads: dict[int, Any],
+    by_function: dict[int, Any],
+    name_of: Any,
+) -> list[Node]:
+    """One box per tensor, in forward order, with its value, gradient and trace step."""
     nodes: list[Node] = []
     for i, t in enumerate(tensors):
         fn = t.creator
@@ -316,9 +410,17 @@ def build_graph(f: Tensor, *, dout: Any = None, title: str | None = None) -> Gra
             if step is not None:
                 node.step = step.index
                 node.upstream = as_array(step.upstream)
-        node_of[id(t)] = node
         nodes.append(node)
+    return nodes
 
+
+def _edges(
+    tensors: list[Tensor],
+    inputs: dict[int, list[Any]],
+    node_of: dict[int, Node],
+    by_function: dict[int, Any],
+) -> list[Edge]:
+    """One wire per tensor input of each op, with the gradient the op sent back along it."""
     edges: list[Edge] = []
     for t in tensors:
         if t.creator is None:
@@ -343,10 +445,13 @@ def build_graph(f: Tensor, *, dout: Any = None, title: str | None = None) -> Gra
                 edge.local = te.local
             edges.append(edge)
             port += 1
+    return edges
 
-    # The gradient parts summed into each tensor's .grad, in the order the engine added them
-    # (step by step, inputs in order). Every part after the first was added with `+=`; this is
-    # worked out here rather than read from the trace, so `x * x` is marked too.
+
+def _mark_forks(nodes: list[Node], edges: list[Edge]) -> None:
+    """The gradient parts summed into each tensor's .grad, in the order the engine added them
+    (step by step, inputs in order). Every part after the first was added with `+=`; this is
+    worked out here rather than read from the trace, so `x * x` is marked too."""
     step_of = {n.id: n.step or 0 for n in nodes}
     arrivals = sorted(
         (e for e in edges if e.grad is not None), key=lambda e: (step_of[e.target], e.port)
@@ -357,21 +462,6 @@ def build_graph(f: Tensor, *, dout: Any = None, title: str | None = None) -> Gra
         parts.setdefault(e.source, []).append(e.grad)
     for node in nodes:
         node.parts = parts.get(node.id, [])
-
-    root = node_of[id(f)]
-    graph = Graph(
-        nodes=nodes,
-        edges=edges,
-        root=root.id,
-        output_name=root.name,
-        output_value=root.value,
-        seed=seed,
-        trace=trace,
-        title=title if title is not None else "",
-    )
-    graph.forward_order = [n.id for n in nodes]
-    graph.backward_order = _backward_order(graph)
-    return graph
 
 
 def _backward_order(graph: Graph) -> list[str]:

@@ -173,6 +173,8 @@ p.help { margin: 0; color: #555; font-size: .9rem; }
 #controls { display: flex; align-items: center; gap: 12px; padding: 10px 20px; }
 #controls button { font-size: 1rem; padding: 4px 14px; }
 #status { font-family: monospace; color: #444; }
+#zoom { margin-left: auto; display: flex; align-items: center; gap: 6px; }
+#zoom-level { font-family: monospace; color: #444; min-width: 3.5em; text-align: center; }
 #panel { margin: 0 20px 20px; padding: 10px 14px; background: #fff; border: 1px solid #ddd;
   border-radius: 6px; font-family: DejaVu Sans Mono, Menlo, Consolas, monospace;
   min-height: 6em; }
@@ -263,6 +265,27 @@ _JS = """
     pos = Math.max(-1, Math.min(last, to));
     render();
   }
+  // Zoom: the SVG keeps its viewBox, so changing its size scales the whole drawing.
+  var baseW = parseFloat(svg.getAttribute("width"));
+  var baseH = parseFloat(svg.getAttribute("height"));
+  var zoom = 1;
+  function setZoom(z) {
+    zoom = Math.max(0.1, Math.min(4, z));
+    svg.setAttribute("width", String(Math.round(baseW * zoom * 10) / 10));
+    svg.setAttribute("height", String(Math.round(baseH * zoom * 10) / 10));
+    document.getElementById("zoom-level").textContent = Math.round(zoom * 100) + "%";
+  }
+  function fit() {
+    var box = document.getElementById("figure");
+    setZoom(Math.min(1, (box.clientWidth - 4) / baseW));
+  }
+  document.getElementById("zoom-in").addEventListener("click", function () {
+    setZoom(zoom * 1.25);
+  });
+  document.getElementById("zoom-out").addEventListener("click", function () {
+    setZoom(zoom / 1.25);
+  });
+  document.getElementById("zoom-fit").addEventListener("click", fit);
   document.getElementById("next").addEventListener("click", function () { go(pos + 1); });
   document.getElementById("back").addEventListener("click", function () { go(pos - 1); });
   document.addEventListener("keydown", function (e) {
@@ -270,6 +293,14 @@ _JS = """
     if (e.key in keys && !e.altKey && !e.ctrlKey && !e.metaKey) {
       e.preventDefault();
       go(keys[e.key]);
+    }
+    var zooms = {"+": 1.25, "=": 1.25, "-": 0.8};
+    if (e.key in zooms && !e.altKey && !e.ctrlKey && !e.metaKey) {
+      e.preventDefault();
+      setZoom(zoom * zooms[e.key]);
+    } else if (e.key === "0" && !e.altKey && !e.ctrlKey && !e.metaKey) {
+      e.preventDefault();
+      fit();
     }
   });
   render();
@@ -279,9 +310,9 @@ _JS = """
 
 def to_html(graph: Graph) -> str:
     """The stepper page: inline SVG, CSS, JavaScript and the steps as JSON."""
-    title = graph.title or f"computational graph of {graph.output_name}"
+    title = graph.caption
     return f"""<!DOCTYPE html>
-<html lang="en">
+<html lang="{graph.lang}">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -292,12 +323,19 @@ def to_html(graph: Graph) -> str:
 <header>
 <h1>{esc(title)}</h1>
 <p class="help">Step through the forward pass, then the backward pass, one node at a time:
-<b>Next</b>/<b>Back</b> or the &#8594;/&#8592; keys. Green: values; red: gradients.</p>
+<b>Next</b>/<b>Back</b> or the &#8594;/&#8592; keys; zoom with &#8722;/+/fit or the
+-/+/0 keys. Green: values; red: gradients.</p>
 </header>
 <div id="controls">
 <button id="back" type="button">&#9664; Back</button>
 <button id="next" type="button">Next &#9654;</button>
 <span id="status"></span>
+<span id="zoom">
+<button id="zoom-out" type="button" title="zoom out (-)">&#8722;</button>
+<span id="zoom-level">100%</span>
+<button id="zoom-in" type="button" title="zoom in (+)">+</button>
+<button id="zoom-fit" type="button" title="fit the width (0)">fit</button>
+</span>
 </div>
 <div id="panel" aria-live="polite"><h2 id="step-heading"></h2><div id="step-rows"></div></div>
 <div id="figure">

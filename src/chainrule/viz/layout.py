@@ -23,7 +23,7 @@ import dataclasses
 from itertools import pairwise
 from typing import Any
 
-from chainrule.viz.graph import Graph, Node, fmt_shape, fmt_value, is_scalar, text_width
+from chainrule.viz.graph import WORDS, Graph, Node, fmt_shape, fmt_value, is_scalar, text_width
 
 # Sizes in pixels. Text is monospace, so widths follow from character counts.
 FONT = 12.0
@@ -109,14 +109,14 @@ def _brief(a: Any) -> str:
     return fmt_shape(a.shape)
 
 
-def merge_spans(name: str, parts: list[Any], total: Any) -> list[Span]:
+def merge_spans(name: str, parts: list[Any], total: Any, sum_of: str = "sum of {n}") -> list[Span]:
     """``dx = a + b = s``: where gradients from several consumers are added (``+=``)."""
     spans: list[Span] = [(f"d{name} = ", "name")]
     if len(parts) > 1:
         if all(is_scalar(p) for p in parts):
             spans.append((" + ".join(_num(p) for p in parts), "grad"))
         else:
-            spans.append((f"sum of {len(parts)}", "name"))
+            spans.append((sum_of.format(n=len(parts)), "name"))
         spans.append((" = ", "op"))
     spans.append((_num(total), "grad"))
     return spans
@@ -129,16 +129,18 @@ def box_lines(graph: Graph, node: Node) -> list[Line]:
         lines.append(("value", [(_num(node.value), "value")]))
         if graph.has_gradients:
             if node.requires_grad and node.grad is not None:
-                lines.append(("grad", merge_spans(node.name, node.parts, node.grad)))
+                merged = merge_spans(node.name, node.parts, node.grad, WORDS[graph.lang]["sum_of"])
+                lines.append(("grad", merged))
             else:
-                lines.append(("grad", [("no gradient", "name")]))
+                lines.append(("grad", [(graph.word("no_gradient"), "name")]))
         return lines
     op = "" if node.title == node.op else f"{node.op} "
     lines.append(("sub", [(f"{op}→ {node.name}", "name")]))
     if not graph.has_gradients:
         return lines
     if len(node.parts) > 1:
-        lines.append(("merge", merge_spans(node.name, node.parts, node.upstream)))
+        merged = merge_spans(node.name, node.parts, node.upstream, WORDS[graph.lang]["sum_of"])
+        lines.append(("merge", merged))
     for e in graph.inputs_of(node.id):
         if e.grad is None:
             continue
@@ -293,134 +295,37 @@ def _place_column(
         centre[iid] = z + off
 
 
+@dataclasses.dataclass
+class _Grid:
+    """The layered drawing under construction: items in ordered columns, and where they go."""
+
+    items: dict[str, _Item]
+    boxes: dict[str, Box]
+    chains: dict[str, list[str]]  # edge id -> its items: source, waypoints, target
+    columns: list[list[str]] = dataclasses.field(default_factory=list)
+    col_x: list[float] = dataclasses.field(default_factory=list)
+    col_w: list[float] = dataclasses.field(default_factory=list)
+    zone: list[float] = dataclasses.field(default_factory=list)  # label room before a column
+    centre: dict[str, float] = dataclasses.field(default_factory=dict)  # vertical centres
+
+    def right(self, iid: str) -> float:
+        L = self.items[iid].layer
+        return self.col_x[L] + self.col_w[L]
+
+
 def layout(graph: Graph) -> Layout:
     """Positions of every box and route of every wire, in pixels."""
     layer = _layers(graph)
     nlayers = max(layer.values(), default=0) + 1
-    items: dict[str, _Item] = {}
-    boxes: dict[str, Box] = {}
-    for n in graph.nodes:
-        lines = box_lines(graph, n)
-        nports = len(graph.inputs_of(n.id))
-        w = max(MIN_BOX_W, max(line_width(ln) for ln in lines) + 2 * PAD_X)
-        h = 2 * PAD_Y + TITLE_LINE + LINE * (len(lines) - 1)
-        h = max(h, PORT_GAP * nports)
-        box = Box(n.id, n.kind, 0.0, 0.0, w, h, lines)
-        box.ports = [h * (i + 0.5) / nports for i in range(nports)]  # relative for now
-        boxes[n.id] = box
-        items[n.id] = _Item(n.id, layer[n.id], h, w, nports=max(nports, 1), box=box)
-
-    # Wires as chains of items: source, waypoints, target.
-    chains: dict[str, list[str]] = {}
-    for e in graph.edges:
-        chain = [e.source]
-        for L in range(layer[e.source] + 1, layer[e.target]):
-            d = f"{e.id}.{L}"
-            items[d] = _Item(d, L, DUMMY_H, dummy=True)
-            chain.append(d)
-        chain.append(e.target)
-        chains[e.id] = chain
-        for a, b in pairwise(chain):
-            port = e.port if b == e.target else 0
-            items[a].down.append((b, port))
-            items[b].up.append((a, port))
-
-    # Initial order: depth-first finishing order; waypoints next to the box they lead to.
-    rank = {n.id: i for i, n in enumerate(graph.nodes)}
-    for e in graph.edges:
-        for k, d in enumerate(chains[e.id][1:-1]):
-            rank[d] = rank[e.target] - 0.5 + 0.001 * (e.port + k)
-    columns: list[list[str]] = [[] for _ in range(nlayers)]
-    for iid in sorted(items, key=lambda i: (rank[i], i)):
-        columns[items[iid].layer].append(iid)
-    columns = _order(columns, items)
-
-    # Horizontal: column widths, and gaps wide enough for the labels that end in them.
-    col_w = [max((items[i].w for i in col), default=0.0) for col in columns]
-    labels: dict[str, tuple[list[Span], list[Span]]] = {}
-    zone = [0.0] * nlayers
-    for e in graph.edges:
-        labels[e.id] = edge_labels(e.name, e.value, e.grad, e.accumulated)
-        w = max(spans_width(s) for s in labels[e.id] if s) if labels[e.id][0] else 0.0
-        zone[layer[e.target]] = max(zone[layer[e.target]], w)
-    col_x = [0.0] * nlayers
-    x = MARGIN
-    for L in range(nlayers):
-        if L:
-            x += CURVE_W + zone[L] + 2 * LABEL_PAD
-        col_x[L] = x
-        x += max(col_w[L], 8.0)
-
-    # Vertical: stack, then relax toward the neighbours' ports.
-    centre: dict[str, float] = {}
-    for col in columns:
-        y = 0.0
-        for iid in col:
-            centre[iid] = y + items[iid].h / 2
-            y += items[iid].h + NODE_GAP
-    for box in boxes.values():
-        box.ports = [p - box.h / 2 for p in box.ports]  # offsets from the centre, for now
-
-    def port_y(iid: str, port: int) -> float:
-        it = items[iid]
-        return centre[iid] + (it.box.ports[port] if it.box is not None and it.box.ports else 0.0)
-
-    for sweep in range(8):
-        rng = range(nlayers) if sweep % 2 == 0 else range(nlayers - 1, -1, -1)
-        for L in rng:
-            want: dict[str, float] = {}
-            for iid in columns[L]:
-                it = items[iid]
-                pulls = [centre[u] - port_y(iid, p) + centre[iid] for u, p in it.up]
-                pulls += [port_y(v, p) for v, p in it.down]
-                if pulls:
-                    want[iid] = sum(pulls) / len(pulls)
-            _place_column(columns[L], items, centre, want)
-
-    # Absolute coordinates below the header.
+    grid = _grid(graph, layer)
+    grid.columns = _initial_columns(graph, grid, nlayers)
+    labels = _columns_x(graph, grid, layer, nlayers)
+    _relax(grid, nlayers)
     header = _header(graph)
     top = MARGIN + sum(TITLE_LINE if cls == "title" else LINE for cls, _ in header) + 14.0
-    lowest = min((centre[i] - items[i].h / 2 for i in items), default=0.0)
-    shift = top - lowest
-    for iid in centre:
-        centre[iid] = round(centre[iid] + shift, 1)
-    for L, col in enumerate(columns):
-        for iid in col:
-            box = items[iid].box
-            if box is not None:
-                box.x = round(col_x[L] + (col_w[L] - box.w) / 2, 1)
-                box.y = round(centre[iid] - box.h / 2, 1)
-                box.ports = [round(centre[iid] + p, 1) for p in box.ports]
-
-    def right(iid: str) -> float:
-        return col_x[items[iid].layer] + col_w[items[iid].layer]
-
-    routes: list[Route] = []
-    for e in graph.edges:
-        chain = chains[e.id]
-        src = boxes[e.source]
-        y0 = src.out_y
-        d = [f"M{_f(src.x + src.w)},{_f(y0)}", f"H{_f(right(e.source))}"]
-        label_x = 0.0
-        wire_y = y0
-        for a, b in pairwise(chain):
-            L = items[b].layer
-            y1 = boxes[b].ports[e.port] if b == e.target else centre[b]
-            x0 = right(a)
-            x1 = col_x[L] - zone[L] - 2 * LABEL_PAD
-            if abs(y1 - y0) < 0.05:
-                d.append(f"H{_f(x1)}")
-            else:
-                mid = (x0 + x1) / 2
-                d.append(f"C{_f(mid)},{_f(y0)} {_f(mid)},{_f(y1)} {_f(x1)},{_f(y1)}")
-            if b == e.target:
-                d.append(f"H{_f(boxes[b].x)}")
-                label_x, wire_y = x1 + LABEL_PAD, y1
-            else:
-                d.append(f"H{_f(right(b))}")
-            y0 = y1
-        routes.append(Route(e.id, " ".join(d), label_x, wire_y, *labels[e.id]))
-
+    _place(grid, top)
+    routes = [_route(grid, e.id, e.source, e.target, e.port, labels[e.id]) for e in graph.edges]
+    boxes = grid.boxes
     output = None
     width = max((b.x + b.w for b in boxes.values()), default=0.0)
     if graph.root in boxes:
@@ -437,22 +342,163 @@ def layout(graph: Graph) -> Layout:
     return Layout(round(width, 1), round(height, 1), header, boxes, routes, output)
 
 
+def _grid(graph: Graph, layer: dict[str, int]) -> _Grid:
+    """A box per node (sized by its text); long wires as chains with a waypoint per column."""
+    items: dict[str, _Item] = {}
+    boxes: dict[str, Box] = {}
+    for n in graph.nodes:
+        lines = box_lines(graph, n)
+        nports = len(graph.inputs_of(n.id))
+        w = max(MIN_BOX_W, max(line_width(ln) for ln in lines) + 2 * PAD_X)
+        h = 2 * PAD_Y + TITLE_LINE + LINE * (len(lines) - 1)
+        h = max(h, PORT_GAP * nports)
+        box = Box(n.id, n.kind, 0.0, 0.0, w, h, lines)
+        box.ports = [h * (i + 0.5) / nports for i in range(nports)]  # relative for now
+        boxes[n.id] = box
+        items[n.id] = _Item(n.id, layer[n.id], h, w, nports=max(nports, 1), box=box)
+    chains: dict[str, list[str]] = {}
+    for e in graph.edges:
+        chain = [e.source]
+        for L in range(layer[e.source] + 1, layer[e.target]):
+            d = f"{e.id}.{L}"
+            items[d] = _Item(d, L, DUMMY_H, dummy=True)
+            chain.append(d)
+        chain.append(e.target)
+        chains[e.id] = chain
+        for a, b in pairwise(chain):
+            port = e.port if b == e.target else 0
+            items[a].down.append((b, port))
+            items[b].up.append((a, port))
+    return _Grid(items, boxes, chains)
+
+
+def _initial_columns(graph: Graph, grid: _Grid, nlayers: int) -> list[list[str]]:
+    """Depth-first finishing order, waypoints next to the box they lead to; then sweeps."""
+    rank: dict[str, float] = {n.id: i for i, n in enumerate(graph.nodes)}
+    for e in graph.edges:
+        for k, d in enumerate(grid.chains[e.id][1:-1]):
+            rank[d] = rank[e.target] - 0.5 + 0.001 * (e.port + k)
+    columns: list[list[str]] = [[] for _ in range(nlayers)]
+    for iid in sorted(grid.items, key=lambda i: (rank[i], i)):
+        columns[grid.items[iid].layer].append(iid)
+    return _order(columns, grid.items)
+
+
+def _columns_x(
+    graph: Graph, grid: _Grid, layer: dict[str, int], nlayers: int
+) -> dict[str, tuple[list[Span], list[Span]]]:
+    """Column widths and x, with gaps wide enough for the labels that end in them."""
+    grid.col_w = [max((grid.items[i].w for i in col), default=0.0) for col in grid.columns]
+    labels: dict[str, tuple[list[Span], list[Span]]] = {}
+    grid.zone = [0.0] * nlayers
+    for e in graph.edges:
+        labels[e.id] = edge_labels(e.name, e.value, e.grad, e.accumulated)
+        w = max(spans_width(s) for s in labels[e.id] if s) if labels[e.id][0] else 0.0
+        grid.zone[layer[e.target]] = max(grid.zone[layer[e.target]], w)
+    grid.col_x = [0.0] * nlayers
+    x = MARGIN
+    for L in range(nlayers):
+        if L:
+            x += CURVE_W + grid.zone[L] + 2 * LABEL_PAD
+        grid.col_x[L] = x
+        x += max(grid.col_w[L], 8.0)
+    return labels
+
+
+def _relax(grid: _Grid, nlayers: int) -> None:
+    """Vertical centres: stack each column, then pull toward the neighbours' ports."""
+    items, centre = grid.items, grid.centre
+    for col in grid.columns:
+        y = 0.0
+        for iid in col:
+            centre[iid] = y + items[iid].h / 2
+            y += items[iid].h + NODE_GAP
+    for box in grid.boxes.values():
+        box.ports = [p - box.h / 2 for p in box.ports]  # offsets from the centre, for now
+
+    def port_y(iid: str, port: int) -> float:
+        it = items[iid]
+        return centre[iid] + (it.box.ports[port] if it.box is not None and it.box.ports else 0.0)
+
+    for sweep in range(8):
+        rng = range(nlayers) if sweep % 2 == 0 else range(nlayers - 1, -1, -1)
+        for L in rng:
+            want: dict[str, float] = {}
+            for iid in grid.columns[L]:
+                it = items[iid]
+                pulls = [centre[u] - port_y(iid, p) + centre[iid] for u, p in it.up]
+                pulls += [port_y(v, p) for v, p in it.down]
+                if pulls:
+                    want[iid] = sum(pulls) / len(pulls)
+            _place_column(grid.columns[L], items, centre, want)
+
+
+def _place(grid: _Grid, top: float) -> None:
+    """Absolute coordinates below the header, rounded to a tenth of a pixel."""
+    items, centre = grid.items, grid.centre
+    lowest = min((centre[i] - items[i].h / 2 for i in items), default=0.0)
+    shift = top - lowest
+    for iid in centre:
+        centre[iid] = round(centre[iid] + shift, 1)
+    for L, col in enumerate(grid.columns):
+        for iid in col:
+            box = items[iid].box
+            if box is not None:
+                box.x = round(grid.col_x[L] + (grid.col_w[L] - box.w) / 2, 1)
+                box.y = round(centre[iid] - box.h / 2, 1)
+                box.ports = [round(centre[iid] + p, 1) for p in box.ports]
+
+
+def _route(
+    grid: _Grid,
+    edge_id: str,
+    source: str,
+    target: str,
+    port: int,
+    labels: tuple[list[Span], list[Span]],
+) -> Route:
+    """A wire: horizontal runs with one cubic bend per gap; labels on its last stretch."""
+    boxes, items = grid.boxes, grid.items
+    src = boxes[source]
+    y0 = src.out_y
+    d = [f"M{_f(src.x + src.w)},{_f(y0)}", f"H{_f(grid.right(source))}"]
+    label_x = 0.0
+    wire_y = y0
+    for a, b in pairwise(grid.chains[edge_id]):
+        L = items[b].layer
+        y1 = boxes[b].ports[port] if b == target else grid.centre[b]
+        x0 = grid.right(a)
+        x1 = grid.col_x[L] - grid.zone[L] - 2 * LABEL_PAD
+        if abs(y1 - y0) < 0.05:
+            d.append(f"H{_f(x1)}")
+        else:
+            mid = (x0 + x1) / 2
+            d.append(f"C{_f(mid)},{_f(y0)} {_f(mid)},{_f(y1)} {_f(x1)},{_f(y1)}")
+        if b == target:
+            d.append(f"H{_f(boxes[b].x)}")
+            label_x, wire_y = x1 + LABEL_PAD, y1
+        else:
+            d.append(f"H{_f(grid.right(b))}")
+        y0 = y1
+    return Route(edge_id, " ".join(d), label_x, wire_y, *labels)
+
+
 def _header(graph: Graph) -> list[Line]:
     lines: list[Line] = []
     if graph.title:
         lines.append(("title", [(graph.title, "title")]))
-    legend: list[Span] = [("values (forward)", "value")]
+    legend: list[Span] = [(graph.word("values"), "value")]
     if graph.has_gradients:
         seed = fmt_value(graph.seed)
         legend += [
             ("   ", "op"),
-            (f"gradients d{graph.output_name}/d· (backward, from {seed})", "grad"),
-            ("   at each op: ", "name"),
-            ("upstream", "grad"),
+            (graph.word("gradients", name=graph.output_name, seed=seed), "grad"),
+            (graph.word("at_each_op"), "name"),
+            (graph.word("upstream"), "grad"),
             (" × ", "op"),
-            ("local", "local"),
+            (graph.word("local"), "local"),
             (" = ", "op"),
-            ("downstream", "grad"),
+            (graph.word("downstream"), "grad"),
         ]
     lines.append(("legend", legend))
     return lines

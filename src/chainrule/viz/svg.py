@@ -25,6 +25,7 @@ from chainrule.viz.layout import (
     layout,
     line_width,
 )
+from chainrule.viz.layout_tb import layout_tb
 
 VALUE = "#1b7f2a"  # green: forward values
 GRAD = "#c62828"  # red: gradients
@@ -92,8 +93,9 @@ def _route(r: Route, cls: str, attrs: str) -> list[str]:
 
 def to_svg(graph: Graph, lay: Layout | None = None) -> str:
     """The whole drawing as one standalone SVG document (a string)."""
-    lay = layout(graph) if lay is None else lay
-    title = graph.title or f"computational graph of {graph.output_name}"
+    if lay is None:
+        lay = layout_tb(graph) if graph.direction == "TB" else layout(graph)
+    title = graph.caption
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="chainrule-graph" '
         f'width="{_f(lay.width)}" height="{_f(lay.height)}" '

@@ -3,7 +3,9 @@
 What the GUIs of other frameworks show, as numbers you can keep and pictures you can look at.
 A :class:`Diagnostics` recorder works with the book-style models (a ``params`` dict and an
 ordered ``layers`` dict: :class:`~chainrule.layers.TwoLayerNet`, ``MultiLayerNet``,
-``SimpleConvNet``, ``DeepConvNet``) and records, at the steps it is asked to:
+``SimpleConvNet``, ``DeepConvNet``) and with ``nn`` models (parameters by their dotted names,
+``"layers.0.W"``; activations are the ``nn.ReLU``/``Sigmoid``/``Tanh``/``LeakyReLU`` modules,
+by their dotted names), and records, at the steps it is asked to:
 
 * per parameter: the **gradient norm** ``||g||``, the **weight norm** ``||W||`` and the
   **update/weight ratio** ``||ΔW|| / ||W||`` of the step just taken (``W`` before the
@@ -27,7 +29,7 @@ By hand, on a model and a batch::
     from chainrule.optim import SGD
 
     net, opt, diag = TwoLayerNet(784, 50, 10), SGD(lr=0.1), Diagnostics()
-    grads = net.gradient(x_batch, t_batch)               # forward + backward
+    loss, grads = net.loss_and_grads(x_batch, t_batch)   # forward + backward
     before = {k: v.copy() for k, v in net.params.items()}
     opt.update(net.params, grads)
     diag.record(net, grads, before=before, x=x_batch)    # x: also take histograms
@@ -54,54 +56,65 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from chainrule.backend import to_numpy
+from chainrule.diagnostics.plots import UPDATE_RATIO_GUIDE
 from chainrule.serialization import atomic_write
 
-__all__ = ["FORMAT_NAME", "PLOT_FILES", "Diagnostics", "activation_layers"]
+__all__ = ["FORMAT_NAME", "PLOT_FILES", "Diagnostics", "activation_layers", "model_params"]
 
 FORMAT_NAME = "chainrule-diagnostics"
 FORMAT_VERSION = 1
 PLOT_FILES = ("grad_norms.png", "update_ratios.png", "dead_relu.png", "activations.png")
-#: CS231n's rule of thumb for the update/weight ratio.
-UPDATE_RATIO_GUIDE = 1e-3
 
-# Fixed bin edges per kind of activation. ReLU outputs span decades (0.01 at the book's
-# initialization, tens after training): log-spaced edges, 8 per decade; values outside the
-# range go into the end bins and exact zeros are counted apart.
-_BINS: dict[str, np.ndarray] = {
-    "relu": np.logspace(-4, 2, 49),
-    "sigmoid": np.linspace(0.0, 1.0, 41),
-    "tanh": np.linspace(-1.0, 1.0, 41),
-    "other": np.linspace(-5.0, 5.0, 41),
-}
+
+def _kinds() -> tuple[tuple[type, str], ...]:
+    """(class, kind) of every activation, the book's layer and the ``nn`` module alike, from
+    :data:`chainrule.activations.ACTIVATIONS` (which also holds each kind's histogram bins)."""
+    from chainrule.activations import ACTIVATIONS
+
+    return tuple(
+        (cls, name) for name, act in ACTIVATIONS.items() for cls in (act.layer, act.module)
+    )
 
 
 def activation_layers(model: Any) -> list[tuple[str, Any, str]]:
-    """``(name, layer, kind)`` of every activation layer in ``model.layers``, in order.
+    """``(name, layer, kind)`` of every activation layer of ``model``, in order.
 
-    ``kind`` is ``"relu"``, ``"sigmoid"``, ``"tanh"`` or ``"other"`` (leaky ReLU).
+    The book's networks: the layers of ``model.layers`` (``"Relu1"``, ...); ``nn`` models:
+    every activation module, by its dotted name (``"layers.1"``). ``kind`` is the activation's
+    name in :data:`chainrule.activations.ACTIVATIONS` (``"relu"``, ``"sigmoid"``, ``"tanh"``,
+    ``"leaky_relu"``).
     """
-    from chainrule.functions.elementwise import LeakyRelu, Relu, Sigmoid, Tanh
-
-    kinds = ((Relu, "relu"), (Sigmoid, "sigmoid"), (Tanh, "tanh"), (LeakyRelu, "other"))
     layers = getattr(model, "layers", None)
-    if not isinstance(layers, Mapping):
+    if isinstance(layers, Mapping):
+        named = [(str(name), layer) for name, layer in layers.items()]
+    elif callable(getattr(model, "named_modules", None)):
+        named = list(model.named_modules())
+    else:
         return []
+    kinds = _kinds()
     found = []
-    for name, layer in layers.items():
-        for cls, kind in kinds:
-            if isinstance(layer, cls):
-                found.append((str(name), layer, kind))
-                break
+    for name, layer in named:
+        kind = next((kind for cls, kind in kinds if isinstance(layer, cls)), None)
+        if kind is not None:
+            found.append((name, layer, kind))
     return found
+
+
+def model_params(model: Any) -> dict[str, Any]:
+    """Name -> array of every parameter: ``model.params``, or an ``nn`` model's
+    ``named_parameters()`` (the arrays the optimizer updates)."""
+    params = getattr(model, "params", None)
+    if isinstance(params, Mapping):
+        return dict(params)
+    return {name: p.data for name, p in model.named_parameters()}
 
 
 def _number(value: Any) -> float | None:
@@ -146,13 +159,17 @@ class Diagnostics:
         #: layer name to ``{"kind", "counts", "zeros", "total"}`` (counts per bin of
         #: :attr:`bins` ``[kind]``; ``zeros``: exact zeros, counted apart for ReLU only).
         self.histograms: list[dict[str, Any]] = []
-        self.bins: dict[str, list[float]] = {k: v.tolist() for k, v in _BINS.items()}
+        from chainrule.activations import ACTIVATIONS
+
+        self.bins: dict[str, list[float]] = {k: list(a.bins) for k, a in ACTIVATIONS.items()}
         #: Seconds spent in :meth:`on_step` (recording, histograms and copies included).
         self.seconds = 0.0
         self._before: dict[str, np.ndarray] | None = None
         self._before_iteration: int | None = None
         self._probe: np.ndarray | None = None
         self._last_step: int | None = None
+        self._outputs: dict[str, Any] = {}  # the last output of each watched nn activation
+        self._watched: set[int] = set()
 
     # ---- recording
 
@@ -175,7 +192,7 @@ class Diagnostics:
     ) -> None:
         """Record one row of :attr:`history` for ``model`` as it is now.
 
-        Call it after ``model.gradient(x, t)`` (the ReLU layers then hold that batch's
+        Call it after ``model.loss_and_grads(x, t)`` (the ReLU layers then hold that batch's
         pattern) and, for update ratios, after the update with ``before``: copies of
         ``model.params`` taken just before it. ``grads``: the gradients of the step (gradient
         norms are left out without them). ``x``: also take activation histograms on this batch
@@ -195,7 +212,7 @@ class Diagnostics:
         epoch: float | None,
         lr: float | None,
     ) -> None:
-        params = model.params
+        params = model_params(model)
         n = len(self.history["iteration"])
         if iteration is None:
             previous = self.history["iteration"][-1] if n else 0
@@ -216,7 +233,11 @@ class Diagnostics:
             self._append(f"weight_norm/{key}", _number(weight_norm))
             self._append(f"update_ratio/{key}", ratio)
         for name, layer, kind in activation_layers(model):
-            keep = getattr(layer, "keep", None) if kind == "relu" else None
+            if kind != "relu":
+                continue
+            keep = getattr(layer, "keep", None)  # the book's Relu keeps its pattern
+            if keep is None and name in self._outputs:  # an nn.ReLU's last output (watch)
+                keep = to_numpy(self._outputs[name]) > 0
             if keep is None:
                 continue
             keep = to_numpy(keep)
@@ -227,6 +248,27 @@ class Diagnostics:
         for column in self.history.values():
             if len(column) < n + 1:
                 column.append(None)
+
+    def watch(self, model: Any) -> None:
+        """Keep the last output of every ``nn`` ReLU module of ``model`` (no copy), so that
+        :meth:`record` can count its dead units as it does with the book's ``Relu.keep``.
+
+        :meth:`on_step` calls it by itself; call it before the forward pass when recording by
+        hand. It wraps each module's ``forward`` (an instance attribute).
+        """
+        for name, layer, kind in activation_layers(model):
+            is_module = callable(getattr(layer, "named_modules", None))
+            if kind != "relu" or not is_module or id(layer) in self._watched:
+                continue
+            self._watched.add(id(layer))
+            forward = layer.forward
+
+            def forward_and_keep(*args: Any, _name: str = name, _f: Any = forward) -> Any:
+                out = _f(*args)
+                self._outputs[_name] = getattr(out, "data", out)
+                return out
+
+            layer.forward = forward_and_keep
 
     def histogram(
         self, model: Any, x: Any, *, iteration: int | None = None, epoch: float | None = None
@@ -313,6 +355,8 @@ class Diagnostics:
         start = time.perf_counter()
         model, total = trainer.model, trainer.total_iterations
         first = self._last_step is None
+        if first:
+            self.watch(model)  # nn ReLUs: their outputs from the next step on
         self._last_step = iteration
         want_histogram = first or iteration % trainer.iters_per_epoch == 0 or iteration == total
         if want_histogram and self._probe is None:
@@ -331,10 +375,11 @@ class Diagnostics:
         elif want_histogram:
             self.histogram(model, self._probe, iteration=iteration, epoch=trainer.epoch)
         if self.due(iteration + 1, total):
-            if self._before is None or self._before.keys() != model.params.keys():
-                self._before = {k: to_numpy(v).copy() for k, v in model.params.items()}
+            params = model_params(model)
+            if self._before is None or self._before.keys() != params.keys():
+                self._before = {k: to_numpy(v).copy() for k, v in params.items()}
             else:
-                for key, value in model.params.items():
+                for key, value in params.items():
                     np.copyto(self._before[key], to_numpy(value))
             self._before_iteration = iteration
         self.seconds += time.perf_counter() - start
@@ -386,6 +431,7 @@ class Diagnostics:
             chainrule.plotting.MissingDependencyError: matplotlib is not installed.
             ValueError: nothing was recorded.
         """
+        from chainrule.diagnostics import plots
         from chainrule.plotting import require_matplotlib
 
         require_matplotlib()
@@ -394,190 +440,11 @@ class Diagnostics:
         folder = Path(directory)
         folder.mkdir(parents=True, exist_ok=True)
         written = [
-            _plot_params(self, "grad_norm", folder / "grad_norms.png", title),
-            _plot_params(self, "update_ratio", folder / "update_ratios.png", title),
+            plots.plot_params(self, "grad_norm", folder / "grad_norms.png", title),
+            plots.plot_params(self, "update_ratio", folder / "update_ratios.png", title),
         ]
         if any(k.startswith("dead_fraction/") for k in self.history):
-            written.append(_plot_dead(self, folder / "dead_relu.png", title))
+            written.append(plots.plot_dead(self, folder / "dead_relu.png", title))
         if self.histograms and self.histograms[-1]["layers"]:
-            written.append(_plot_activations(self, folder / "activations.png", title))
+            written.append(plots.plot_activations(self, folder / "activations.png", title))
         return written
-
-
-# --------------------------------------------------------------------------------------------
-# pictures (matplotlib's object API on an Agg canvas, as in chainrule.plotting)
-# --------------------------------------------------------------------------------------------
-
-
-def _figure(size: tuple[float, float]) -> Any:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=size, dpi=100, layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def _save(fig: Any, path: Path) -> Path:
-    with atomic_write(path) as fh:
-        fig.savefig(fh, format="png")
-    return path
-
-
-def _headings(fig: Any, heading: str, title: str | None) -> None:
-    """What the picture shows, and under it the run it comes from."""
-    fig.suptitle(heading + (f"\n{title}" if title else ""), fontsize=11)
-
-
-def _epoch_text(epoch: float | None) -> str:
-    if epoch is None or epoch < 0.01:
-        return ""
-    text = f"{epoch:.2f}".rstrip("0").rstrip(".")  # 2.00 -> 2, 3.50 -> 3.5
-    return f" (epoch {text})"
-
-
-# Line style by the kind of parameter, color by its layer.
-_STYLES = {"W": "-", "b": "--", "gamma": "-.", "beta": ":"}
-
-
-def _layer_index(name: str) -> str:
-    """``W2`` -> ``2``, ``gamma1`` -> ``1``: parameters of one layer share a color."""
-    match = re.search(r"(\d+)$", name)
-    return match.group(1) if match else name
-
-
-def _series(values: Sequence[Any]) -> np.ndarray:
-    return np.array([np.nan if v is None else float(v) for v in values], dtype=np.float64)
-
-
-def _iteration_axis(ax: Any, diag: Diagnostics) -> None:
-    ax.set_xlabel("iteration")
-    ax.grid(True, which="major", alpha=0.3)
-    epochs = [e for e in diag.history["epoch"] if e is not None]
-    iters = diag.history["iteration"]
-    if epochs and iters and epochs[-1] > 0 and len(epochs) == len(iters):
-        per_epoch = iters[-1] / epochs[-1]
-        top = ax.secondary_xaxis(
-            "top", functions=(lambda i: i / per_epoch, lambda e: e * per_epoch)
-        )
-        top.set_xlabel("epoch")
-
-
-def _plot_params(diag: Diagnostics, what: str, path: Path, title: str | None) -> Path:
-    iters = np.array(diag.history["iteration"], dtype=np.float64)
-    keys = [k for k in diag.history if k.startswith(f"{what}/")]
-    colors: dict[str, Any] = {}
-    fig = _figure((9, 5))
-    ax = fig.subplots()
-    marker = "o" if len(iters) <= 30 else None
-    drawn = 0
-    for key in keys:
-        name = key.partition("/")[2]
-        values = _series(diag.history[key])
-        values[values <= 0] = np.nan  # nothing to show on a log scale
-        group = _layer_index(name)
-        color = colors.setdefault(group, f"C{len(colors) % 10}")
-        style = _STYLES.get(name.rstrip("0123456789"), "--")
-        if np.isfinite(values).any():
-            ax.plot(iters, values, style, color=color, marker=marker, markersize=3, label=name)
-            drawn += 1
-    ax.set_yscale("log")
-    if what == "update_ratio":
-        guide = UPDATE_RATIO_GUIDE
-        ax.axhline(
-            guide, color="black", linewidth=1.2, linestyle=":", zorder=1, label="1e-3 (CS231n)"
-        )
-        ax.set_ylabel("||ΔW|| / ||W||  (update of one step)")
-        heading = "update/weight ratio per parameter"
-    else:
-        ax.set_ylabel("||dL/dW||  (L2 norm of the mini-batch gradient)")
-        heading = "gradient norm per parameter"
-    if not drawn:
-        ax.text(0.5, 0.5, "no values recorded", transform=ax.transAxes, ha="center")
-    _iteration_axis(ax, diag)
-    if drawn:
-        # Outside, on the right: inside, a dozen entries would hide lines.
-        ax.legend(
-            fontsize=8, ncol=2 if drawn > 16 else 1, loc="upper left", bbox_to_anchor=(1.01, 1)
-        )
-    _headings(fig, heading + " (W solid, b dashed, gamma dash-dot, beta dotted)", title)
-    return _save(fig, path)
-
-
-def _plot_dead(diag: Diagnostics, path: Path, title: str | None) -> Path:
-    iters = np.array(diag.history["iteration"], dtype=np.float64)
-    names = [k.partition("/")[2] for k in diag.history if k.startswith("dead_fraction/")]
-    fig = _figure((9, 5))
-    ax = fig.subplots()
-    marker = "o" if len(iters) <= 30 else None
-    for i, name in enumerate(names):
-        color = f"C{i % 10}"
-        dead = 100 * _series(diag.history[f"dead_fraction/{name}"])
-        active = 100 * _series(diag.history[f"active_fraction/{name}"])
-        ax.plot(iters, dead, "-", color=color, marker=marker, markersize=3, label=f"{name} dead")
-        ax.plot(iters, active, "--", color=color, label=f"{name} active")
-    ax.set_ylim(-2, 102)
-    ax.set_ylabel("% of units")
-    _iteration_axis(ax, diag)
-    ax.legend(fontsize=8, loc="best")
-    _headings(
-        fig,
-        "ReLU units: dead (zero for every sample of the batch, solid) and active (> 0, dashed)",
-        title,
-    )
-    return _save(fig, path)
-
-
-def _pick(n: int, most: int) -> list[int]:
-    """At most ``most`` indices of ``range(n)``, evenly spread, first and last included."""
-    if n <= most:
-        return list(range(n))
-    return sorted({round(i * (n - 1) / (most - 1)) for i in range(most)})
-
-
-def _plot_activations(diag: Diagnostics, path: Path, title: str | None) -> Path:
-    from matplotlib import colormaps
-    from matplotlib.ticker import NullLocator
-
-    layers = list(diag.histograms[-1]["layers"])
-    shots = [diag.histograms[i] for i in _pick(len(diag.histograms), 8)]
-    cols = min(len(layers), 3)
-    rows = math.ceil(len(layers) / cols)
-    width = 9.0 if cols == 1 else 5.0 * cols
-    fig = _figure((width, (5.0 if rows == 1 and cols == 1 else 3.9) * rows + 0.4))
-    axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).reshape(-1)
-    cmap = colormaps["viridis"]
-    for ax, name in zip(axes, layers, strict=False):
-        kind = diag.histograms[-1]["layers"][name]["kind"]
-        edges = np.asarray(diag.bins[kind])
-        for j, shot in enumerate(shots):
-            data = shot["layers"].get(name)
-            if data is None or not data["total"]:
-                continue
-            share = 100 * np.asarray(data["counts"], dtype=np.float64) / data["total"]
-            when = f"iter {shot['iteration']}{_epoch_text(shot.get('epoch'))}"
-            if kind == "relu":
-                when += f": {100 * data['zeros'] / data['total']:.0f}% zeros"
-            color = cmap(j / max(len(shots) - 1, 1))
-            ax.stairs(share, edges, color=color, linewidth=1.4, label=when)
-        if kind == "relu":
-            ax.set_xscale("log")
-            # Decades are enough to read; minor ticks on three log axes double the drawing time.
-            ax.xaxis.set_minor_locator(NullLocator())
-            low, high = edges[0], edges[-1]
-            ax.set_xlabel(
-                f"output > 0, log scale (zeros counted apart; < {low:.0e} and > {high:.0e} "
-                "in the end bins)"
-            )
-        else:
-            ax.set_xlabel("output (values outside the range in the end bins)")
-        ax.set_ylabel("% of outputs per bin")
-        ax.set_title(f"{name} ({kind})")
-        ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=7, loc="best")
-    for ax in axes[len(layers) :]:
-        ax.set_visible(False)
-    _headings(
-        fig, "activation histograms on a fixed probe batch (inference mode), early to late", title
-    )
-    return _save(fig, path)
