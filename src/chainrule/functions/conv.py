@@ -386,10 +386,9 @@ class Conv2d(Function):
 
     ``stride`` and ``pad`` (zero padding) are an int or an ``(for H, for W)`` pair;
     ``exact=False`` floors a fractional output size (the book's way). Keeps the input dtype
-    (float32 in, float32 out). Saves only ``x`` for backward: ``col`` is built a block of
-    output rows at a time (about 2 MB, kept in cache for its GEMM) and built again in
-    backward, never whole (it is ``FH*FW`` times the input's size). The output is batch-last
-    in memory (see the module docstring).
+    (float32 in, float32 out). Saves ``col`` for backward (``FH*FW`` times the input's size),
+    or with ``KEEP_WINDOWS = False`` only ``x``, rebuilding ``col`` a block of output rows at
+    a time. The output is batch-last in memory (see the module docstring).
 
     >>> import numpy as np
     >>> x = np.arange(1.0, 13.0).reshape(1, 1, 3, 4)
