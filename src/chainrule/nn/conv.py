@@ -27,8 +27,8 @@ from typing import Any
 import numpy as np
 
 from chainrule import functions as F
-from chainrule.functions.normalization import BatchNormState
 from chainrule.nn.init import check_init, check_size, default_rng, init_std, normal
+from chainrule.nn.layers import BatchNorm1d
 from chainrule.nn.module import Module, Parameter
 from chainrule.tensor import Tensor
 from chainrule.validation import float_dtype
@@ -207,7 +207,7 @@ class AvgPool2d(_Pool2d):
         return F.avg_pool2d(x, self.kernel, self.stride, self.pad)
 
 
-class BatchNorm2d(Module):
+class BatchNorm2d(BatchNorm1d):
     """Batch normalization of each of ``num_features`` channels over the batch and all
     positions (N, H, W), via :func:`chainrule.functions.batch_norm`::
 
@@ -237,30 +237,6 @@ class BatchNorm2d(Module):
     array([0.55, 0.95])
     """
 
-    def __init__(
-        self, num_features: int, momentum: float = 0.9, eps: float = 1e-5, dtype: Any = np.float32
-    ):
-        super().__init__()
-        n = check_size("BatchNorm2d", "num_features", num_features)
-        dtype = float_dtype("BatchNorm2d", dtype)
-        self.num_features = n
-        self.gamma = Parameter(np.ones(n, dtype=dtype), "gamma")
-        self.beta = Parameter(np.zeros(n, dtype=dtype), "beta")
-        self.state = BatchNormState(n, momentum=momentum, eps=eps, dtype=dtype)
-        self.register_buffer("running_mean", self.state.running_mean)
-        self.register_buffer("running_var", self.state.running_var)
-
-    @property
-    def running_mean(self) -> np.ndarray:
-        return self.state.running_mean
-
-    @property
-    def running_var(self) -> np.ndarray:
-        return self.state.running_var
-
     def forward(self, x: Any) -> Tensor:
         _check_images(self, x, self.num_features)
         return F.batch_norm(x, self.gamma, self.beta, self.state)
-
-    def extra_repr(self) -> str:
-        return f"{self.num_features}, momentum={self.state.momentum}, eps={self.state.eps}"

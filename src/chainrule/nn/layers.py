@@ -125,8 +125,9 @@ class BatchNorm1d(Module):
         self, num_features: int, momentum: float = 0.9, eps: float = 1e-5, dtype: Any = np.float32
     ):
         super().__init__()
-        n = check_size("BatchNorm1d", "num_features", num_features)
-        dtype = _float_dtype("BatchNorm1d", dtype)
+        me = type(self).__name__  # BatchNorm2d shares this set-up
+        n = self.num_features = check_size(me, "num_features", num_features)
+        dtype = _float_dtype(me, dtype)
         self.gamma = Parameter(np.ones(n, dtype=dtype), "gamma")
         self.beta = Parameter(np.zeros(n, dtype=dtype), "beta")
         self.state = BatchNormState(n, momentum=momentum, eps=eps, dtype=dtype)
@@ -145,7 +146,7 @@ class BatchNorm1d(Module):
         return F.batch_norm(x, self.gamma, self.beta, self.state)
 
     def extra_repr(self) -> str:
-        return f"{self.gamma.shape[0]}, momentum={self.state.momentum}, eps={self.state.eps}"
+        return f"{self.num_features}, momentum={self.state.momentum}, eps={self.state.eps}"
 
 
 class Flatten(Module):
