@@ -356,20 +356,25 @@ def _grid(graph: Graph, layer: dict[str, int]) -> _Grid:
         box.ports = [h * (i + 0.5) / nports for i in range(nports)]  # relative for now
         boxes[n.id] = box
         items[n.id] = _Item(n.id, layer[n.id], h, w, nports=max(nports, 1), box=box)
+    return _Grid(items, boxes, _chains(graph, layer, items))
+
+
+def _chains(graph: Graph, layer: dict[str, int], items: dict[str, _Item]) -> dict[str, list[str]]:
+    """Each wire as a chain of items: its source, a waypoint in every layer it crosses, its
+    target; the items learn their neighbours (and the port a wire enters by)."""
     chains: dict[str, list[str]] = {}
     for e in graph.edges:
-        chain = [e.source]
+        chain = chains[e.id] = [e.source]
         for L in range(layer[e.source] + 1, layer[e.target]):
             d = f"{e.id}.{L}"
             items[d] = _Item(d, L, DUMMY_H, dummy=True)
             chain.append(d)
         chain.append(e.target)
-        chains[e.id] = chain
         for a, b in pairwise(chain):
             port = e.port if b == e.target else 0
             items[a].down.append((b, port))
             items[b].up.append((a, port))
-    return _Grid(items, boxes, chains)
+    return chains
 
 
 def _initial_columns(graph: Graph, grid: _Grid, nlayers: int) -> list[list[str]]:

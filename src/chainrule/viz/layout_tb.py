@@ -14,7 +14,6 @@ from itertools import pairwise
 
 from chainrule.viz.graph import Graph
 from chainrule.viz.layout import (
-    DUMMY_H,
     LABEL_PAD,
     LINE,
     MARGIN,
@@ -25,6 +24,7 @@ from chainrule.viz.layout import (
     Box,
     Layout,
     Route,
+    _chains,
     _f,
     _Grid,
     _header,
@@ -96,20 +96,7 @@ def _grid_tb(graph: Graph, layer: dict[str, int], labels: dict) -> _Grid:
         box.ports = [s + min(r / 2, LABEL_PAD) for s, r in zip(starts, room)]  # from the left
         boxes[n.id] = box
         items[n.id] = _Item(n.id, layer[n.id], w, h, nports=max(len(ins), 1), box=box)
-    chains: dict[str, list[str]] = {}
-    for e in graph.edges:
-        chain = [e.source]
-        for L in range(layer[e.source] + 1, layer[e.target]):
-            d = f"{e.id}.{L}"
-            items[d] = _Item(d, L, DUMMY_H, dummy=True)
-            chain.append(d)
-        chain.append(e.target)
-        chains[e.id] = chain
-        for a, b in pairwise(chain):
-            port = e.port if b == e.target else 0
-            items[a].down.append((b, port))
-            items[b].up.append((a, port))
-    return _Grid(items, boxes, chains)
+    return _Grid(items, boxes, _chains(graph, layer, items))
 
 
 def _rows(grid: _Grid, top: float, nrows: int) -> tuple[list[float], list[float]]:
