@@ -279,6 +279,14 @@ def build() -> types.ModuleType:
     module.get_array_module = get_array_module  # type: ignore[attr-defined]
     module.__version__ = "0.0-fake"  # type: ignore[attr-defined]
     module.is_fake = True  # type: ignore[attr-defined]
+    # cupy.lib.stride_tricks.as_strided: a strided view of a device array (the im2col windows)
+    as_strided = _module_getattr("lib").stride_tricks.as_strided
+
+    def strided(x: Any, shape: Any = None, strides: Any = None) -> Any:
+        return _wrap(as_strided(_unwrap(x, "as_strided"), shape, strides))
+
+    stride_tricks = types.SimpleNamespace(as_strided=strided)
+    module.lib = types.SimpleNamespace(stride_tricks=stride_tricks)  # type: ignore[attr-defined]
     runtime = types.SimpleNamespace(getDeviceCount=lambda: 1)
     module.cuda = types.SimpleNamespace(  # type: ignore[attr-defined]
         runtime=runtime, Device=_Device, get_device_id=lambda: 0

@@ -28,6 +28,7 @@ window reaches are left out and get a zero gradient).
 
 from __future__ import annotations
 
+import math
 import threading
 from typing import Any
 
@@ -39,12 +40,13 @@ from chainrule.tensor import Tensor
 
 Pair = tuple[int, int]  # (for height, for width)
 
-#: Keep each convolution's window array (``col``) from forward to backward: the faster
-#: backward, at ``FH*FW`` times the input's memory per layer (110 MB for the book's
-#: DeepConvNet). ``False``: build it again in backward, a block of output rows at a time, and
-#: keep only ``x`` (DeepConvNet's peak training memory 4.7x -> 1.2x its parameters, gradients,
-#: optimizer state and activations; about 15-25% slower). See docs/im2col.md.
-KEEP_WINDOWS = True
+#: Keep each convolution's window array (``col``) from forward to backward for ``dW``, at
+#: ``FH*FW`` times the input's memory per layer (110 MB for the book's DeepConvNet, whose
+#: peak training memory is then 4.7x its parameters, gradients, optimizer state and
+#: activations instead of 1.2x). Off by default: since ``dx`` is computed as a convolution
+#: (see :func:`_conv_dx`), rebuilding ``col`` in backward, a block of output rows at a time
+#: in cache, is as fast as reading the stored one back from memory. See docs/im2col.md.
+KEEP_WINDOWS = False
 
 # --------------------------------------------------------------------------- argument checks
 
@@ -129,7 +131,7 @@ def _scratch(key: str, shape: tuple[int, ...], xp: Any, dtype: Any) -> Any:
     ``dcol``, a padded image, pooling's counts), carved out of one per-thread flat array per
     ``(key, dtype)`` that grows to the largest request. Fresh arrays of several MB cost a page
     fault per 4 KiB, about as long as filling them; reused, they also stay in cache."""
-    n = int(np.prod(shape))
+    n = math.prod(shape)
     pool = vars(_WORKSPACE).setdefault(xp.__name__, {})
     flat = pool.get((key, np.dtype(dtype).str))
     if flat is None or flat.size < n:
@@ -157,14 +159,18 @@ def _padded(x: Any, pad: Pair, fill: Any = 0, key: str | None = None) -> Any:
 def _windows_of(img: Any, stride: Pair, ow: int, rows: Pair, col: Any) -> Any:
     """Output rows ``[r0, r1)``'s windows of the padded batch-last ``img`` into ``col``
     ``(C, kh, kw, r1 - r0, OW, N)``: ``col[c, i, j, r, q, n] = img[c, (r0 + r)*sh + i,
-    q*sw + j, n]``. One strided copy per kernel offset ``(i, j)``, each moving whole
-    (C, rows, OW, N) blocks whose innermost runs are ``OW*N`` (stride 1) or ``N`` long: the
-    Python loop is kh*kw long, never over pixels or images."""
-    (r0, r1), kh, kw = rows, col.shape[1], col.shape[2]
-    for i in range(kh):
-        for j in range(kw):
-            rs, cs = _spans(i + r0 * stride[0], j, stride, (r1 - r0, ow))
-            col[:, i, j] = img[:, rs, cs, :]
+    q*sw + j, n]``. The right-hand side is a strided *view* of ``img`` (no copy: moving one
+    kernel offset is moving one pixel, moving one window is moving ``stride`` pixels), and
+    the assignment is the one copy, whose innermost runs are ``OW*N`` (stride 1) or ``N``
+    long."""
+    (r0, r1), (sh, sw), (c, kh, kw) = rows, stride, col.shape[:3]
+    s_c, s_h, s_w, s_n = img.strides
+    xp = get_array_module(img)
+    windows = xp.lib.stride_tricks.as_strided(
+        img[:, r0 * sh :], (c, kh, kw, r1 - r0, ow, img.shape[3]),
+        (s_c, s_h, s_w, s_h * sh, s_w * sw, s_n),
+    )  # fmt: skip
+    col[...] = windows
     return col
 
 
@@ -339,30 +345,54 @@ def _conv_forward(x: Any, W: Any, stride: Pair, pad: Pair, out_hw: Pair, col: An
 
 def _conv_grads(d: Any, x: Any, W: Any, w_shape: Any, geometry: tuple) -> Any:
     """``(dx, dW)`` of a convolution for ``d`` = ``dout`` as a (FN, OH*OW*N) matrix:
-    ``dW = d @ im2col(x).T`` (a correlation of ``x`` with ``dout``) and
-    ``dx = col2im(W2.T @ d)`` (a transposed convolution of ``dout``), one row block at a time
-    with im2col redone in backward (the window array is never stored). ``geometry`` is
-    ``(x_shape, stride, pad, out_hw)``. ``x=None``: no ``dW``; ``W=None``: no ``dx``."""
+    ``dW = d @ im2col(x).T`` (a correlation of ``x`` with ``dout``, one row block at a time
+    with im2col redone in backward: the window array is never stored) and
+    ``dx = col2im(W2.T @ d)`` (a transposed convolution of ``dout``, see :func:`_conv_dx`).
+    ``geometry`` is ``(x_shape, stride, pad, out_hw)``. ``x=None``: no ``dW``; ``W=None``: no
+    ``dx``."""
+    (n, c, _, _), stride, (ph, pw), (oh, ow) = geometry
+    xp, (_, _, fh, fw), k = get_array_module(d), w_shape, c * w_shape[2] * w_shape[3]
+    # dx first: its temporaries (a copy of W the size of dW) are gone before dW is made
+    dx, dW = (None if W is None else _conv_dx(d, W, geometry)), None
+    if x is not None:
+        img = _padded(x, (ph, pw), key="img")
+        for r0, r1 in _blocks(oh, k * ow * n):
+            col = _scratch("col", (c, fh, fw, r1 - r0, ow, n), xp, x.dtype)
+            part = (
+                d[:, r0 * ow * n : r1 * ow * n]
+                @ _windows_of(img, stride, ow, (r0, r1), col).reshape(k, -1).T
+            )
+            dW = part if r0 == 0 else xp.add(dW, part, out=dW)  # no zeros, no second copy
+        dW = dW.reshape(w_shape)
+    return dx, dW
+
+
+def _conv_dx(d: Any, W: Any, geometry: tuple) -> Any:
+    """``dx = col2im(W2.T @ d)``: every window's share ``W2.T @ d`` added back onto the pixels
+    it was read from — the transposed convolution of ``dout`` (``d`` as in :func:`_conv_grads`).
+
+    With stride 1 the same sum is an ordinary convolution, computed as one: ``dx[c, y, x]``
+    collects ``W[f, c, i, j] * dout[f, y + pad - i, x + pad - j]``, which is ``dout`` padded by
+    ``FH - 1 - pad`` and correlated with the filters turned 180 degrees and their ``C`` and
+    ``FN`` axes swapped. That is one wide GEMM over windows of ``dout`` built in cache, instead
+    of a narrow GEMM (``K = FN``) and ``FH*FW`` scattered adds. Strided convolutions (and a
+    ``pad`` wider than the filter) take the col2im path."""
     (n, c, h, w), stride, (ph, pw), (oh, ow) = geometry
-    want_dx, want_dW = W is not None, x is not None
-    xp, (fn, _, fh, fw), k = get_array_module(d), w_shape, c * w_shape[2] * w_shape[3]
-    dtype = d.dtype if W is None else xp.result_type(d, W)
-    dx: Any = xp.zeros((c, h + 2 * ph, w + 2 * pw, n), dtype=dtype) if want_dx else None
-    dW: Any = None
-    img = _padded(x, (ph, pw), key="img") if want_dW else None
+    xp, (fn, _, fh, fw) = get_array_module(d, W), W.shape
+    if stride == (1, 1) and ph < fh and pw < fw:
+        flipped = xp.ascontiguousarray(W[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
+        dout = _from_matrix(d, n, (oh, ow))
+        out = _conv_forward(dout, flipped, (1, 1), (fh - 1 - ph, fw - 1 - pw), (h, w))
+        return _from_matrix(out, n, (h, w))
+    k = c * fh * fw
+    dx = xp.zeros((c, h + 2 * ph, w + 2 * pw, n), dtype=xp.result_type(d, W))
     for r0, r1 in _blocks(oh, k * ow * n):
         block = d[:, r0 * ow * n : r1 * ow * n]
-        if want_dW:
-            col = _scratch("col", (c, fh, fw, r1 - r0, ow, n), xp, x.dtype)
-            part = block @ _windows_of(img, stride, ow, (r0, r1), col).reshape(k, -1).T
-            dW = part if r0 == 0 else xp.add(dW, part, out=dW)  # no zeros, no second copy
-        if want_dx:
-            dcol = _scratch("dcol", (k, block.shape[1]), xp, dtype)
-            xp.matmul(W.reshape(fn, -1).T, block, out=dcol)
-            _add_windows(dcol.reshape(c, fh, fw, r1 - r0, ow, n), dx, stride, ow, (r0, r1))
-    if want_dx:  # gradient on the padding belongs to no pixel: dropped (a batch-last view)
-        dx = dx[:, ph : ph + h, pw : pw + w, :].transpose(3, 0, 1, 2)
-    return dx, dW.reshape(w_shape) if want_dW else None
+        dcol = _scratch("dcol", (k, block.shape[1]), xp, dx.dtype)
+        xp.matmul(W.reshape(fn, -1).T, block, out=dcol)
+        _add_windows(dcol.reshape(c, fh, fw, r1 - r0, ow, n), dx, stride, ow, (r0, r1))
+    # gradient on the padding belongs to no pixel: dropped (a batch-last view)
+    return dx[:, ph : ph + h, pw : pw + w, :].transpose(3, 0, 1, 2)
 
 
 class Conv2d(Function):
@@ -386,9 +416,10 @@ class Conv2d(Function):
 
     ``stride`` and ``pad`` (zero padding) are an int or an ``(for H, for W)`` pair;
     ``exact=False`` floors a fractional output size (the book's way). Keeps the input dtype
-    (float32 in, float32 out). Saves ``col`` for backward (``FH*FW`` times the input's size),
-    or with ``KEEP_WINDOWS = False`` only ``x``, rebuilding ``col`` a block of output rows at
-    a time. The output is batch-last in memory (see the module docstring).
+    (float32 in, float32 out). Saves only ``x`` for backward and rebuilds ``col`` there, a
+    block of output rows at a time (``KEEP_WINDOWS = True`` keeps the whole ``col`` instead,
+    ``FH*FW`` times the input's size). The output is batch-last in memory (see the module
+    docstring).
 
     >>> import numpy as np
     >>> x = np.arange(1.0, 13.0).reshape(1, 1, 3, 4)
