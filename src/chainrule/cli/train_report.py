@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from chainrule import memory
 from chainrule.cli.common import UserError
 
 
@@ -39,6 +40,7 @@ def print_header(trainer: Any, resumed_from: str | None) -> None:
         f"{trainer.batch_size}, seed {trainer.seed}"
     )
     print(f"threads    {trainer.threads_note}")
+    print(f"memory     {memory.status()}")
     if resumed_from is not None:
         print(f"resume     from {resumed_from} at iteration {trainer.iteration}")
     print(flush=True)
