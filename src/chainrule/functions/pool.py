@@ -174,22 +174,19 @@ class MaxPool2d(_Pool2d):
         self._check_dout(dout)
         if self.share is not None:
             return self._col2im(self.share * _batch_last(dout)[:, None])
-        # Fast path: mark each window's maxima in dx itself (1.0 where the entry equals out,
-        # recomputed from x and out: cheaper than storing it), count them (ties split dout
-        # equally, as in _split), then scale by dout / count in place. No mask arrays.
+        # Fast path: which entries of each window equal its maximum (recomputed from x and out:
+        # cheaper than storing it), as kh*kw boolean arrays; ties split dout equally (as in
+        # _split): each winner gets dout / count. Then one write per window entry into dx.
         xp = get_array_module(dout)
         dtype = xp.result_type(dout.dtype, np.float32)
-        dx = self._like_input(dtype)
-        dx_tiles = self._tiles(dx)
-        for x_tile, dx_tile in zip(self._tiles(self.x), dx_tiles):
-            xp.equal(x_tile, self.out, out=dx_tile)
-        count = xp.empty_like(self.out, dtype=dtype)  # laid out as out (and dx)
-        count[...] = dx_tiles[0]
-        for dx_tile in dx_tiles[1:]:
-            count += dx_tile
+        winners = [xp.equal(x_tile, self.out) for x_tile in self._tiles(self.x)]
+        count = winners[0].astype(dtype)  # laid out as out (and dx)
+        for won in winners[1:]:
+            count += won
         g = xp.divide(dout, count, out=count)
-        for dx_tile in dx_tiles:
-            dx_tile *= g
+        dx = self._like_input(dtype)
+        for won, dx_tile in zip(winners, self._tiles(dx)):
+            xp.multiply(won, g, out=dx_tile)
         return dx
 
     def kink_state(self) -> Any:
