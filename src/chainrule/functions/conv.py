@@ -156,28 +156,24 @@ def _padded(x: Any, pad: Pair, fill: Any = 0, key: str | None = None) -> Any:
     return img
 
 
-def _windows_of(img: Any, stride: Pair, ow: int, rows: Pair, col: Any) -> Any:
-    """Output rows ``[r0, r1)``'s windows of the padded batch-last ``img`` into ``col``
-    ``(C, kh, kw, r1 - r0, OW, N)``: ``col[c, i, j, r, q, n] = img[c, (r0 + r)*sh + i,
-    q*sw + j, n]``. The right-hand side is a strided *view* of ``img`` (no copy: moving one
-    kernel offset is moving one pixel, moving one window is moving ``stride`` pixels), and
-    the assignment is the one copy, whose innermost runs are ``OW*N`` (stride 1) or ``N``
-    long."""
-    (r0, r1), (sh, sw), (c, kh, kw) = rows, stride, col.shape[:3]
+def _windows(img: Any, kh: int, kw: int, stride: Pair, out_hw: Pair) -> Any:
+    """Every ``kh x kw`` window of the padded batch-last ``img`` (C, H', W', N) as a strided
+    *view* of shape ``(C, kh, kw, OH, OW, N)``: ``[c, i, j, r, q, n]`` is
+    ``img[c, r*sh + i, q*sw + j, n]``. No copy: moving one kernel offset is moving one pixel,
+    moving one window is moving ``stride`` pixels. Copying (a block of) it is im2col; the copy's
+    innermost runs are ``OW*N`` (stride 1) or ``N`` long."""
+    (sh, sw), (oh, ow) = stride, out_hw
     s_c, s_h, s_w, s_n = img.strides
-    xp = get_array_module(img)
-    windows = xp.lib.stride_tricks.as_strided(
-        img[:, r0 * sh :], (c, kh, kw, r1 - r0, ow, img.shape[3]),
-        (s_c, s_h, s_w, s_h * sh, s_w * sw, s_n),
-    )  # fmt: skip
-    col[...] = windows
-    return col
+    shape = (img.shape[0], kh, kw, oh, ow, img.shape[3])
+    strides = (s_c, s_h, s_w, s_h * sh, s_w * sw, s_n)
+    return get_array_module(img).lib.stride_tricks.as_strided(img, shape, strides)
 
 
 def _add_windows(col: Any, img: Any, stride: Pair, ow: int, rows: Pair) -> None:
-    """The adjoint of :func:`_windows_of`: add every entry of ``col`` back onto the pixel of
-    ``img`` it was read from. ``+=`` is the point: a pixel read by several overlapping windows
-    gets the gradient of every one of them (the chain rule's sum over a value's uses)."""
+    """The adjoint of im2col (copying :func:`_windows`): add every entry of ``col`` back onto
+    the pixel of ``img`` it was read from. ``+=`` is the point: a pixel read by several
+    overlapping windows gets the gradient of every one of them (the chain rule's sum over a
+    value's uses)."""
     (r0, r1), kh, kw = rows, col.shape[1], col.shape[2]
     for i in range(kh):
         for j in range(kw):
@@ -189,9 +185,9 @@ def _im2col_cols(x: Any, kh: int, kw: int, stride: Pair, pad: Pair, out_hw: Pair
                  fill: Any = 0) -> Any:  # fmt: skip
     """All windows of ``x`` (N, C, H, W) as ``(C, kh, kw, OH, OW, N)`` (batch last), padded
     with ``fill`` (pooling pads max with ``-inf``)."""
-    xp, (oh, ow) = get_array_module(x), out_hw
-    col = xp.empty((x.shape[1], kh, kw, oh, ow, x.shape[0]), dtype=x.dtype)
-    return _windows_of(_padded(x, pad, fill), stride, ow, (0, oh), col)
+    return get_array_module(x).ascontiguousarray(
+        _windows(_padded(x, pad, fill), kh, kw, stride, out_hw)
+    )
 
 
 def _col2im_cols(col: Any, x_shape: tuple[int, ...], stride: Pair, pad: Pair) -> Any:
@@ -334,12 +330,12 @@ def _conv_forward(x: Any, W: Any, stride: Pair, pad: Pair, out_hw: Pair, col: An
     if col is not None:
         return W.reshape(W.shape[0], -1) @ col
     xp, (fn, c, fh, fw), (oh, ow), n = get_array_module(x, W), W.shape, out_hw, x.shape[0]
-    img, W2 = _padded(x, pad, key="img"), W.reshape(fn, -1)
+    windows, W2 = _windows(_padded(x, pad, key="img"), fh, fw, stride, out_hw), W.reshape(fn, -1)
     out = xp.empty((fn, oh * ow * n), dtype=xp.result_type(x, W))
     for r0, r1 in _blocks(oh, c * fh * fw * ow * n):
         col = _scratch("col", (c, fh, fw, r1 - r0, ow, n), xp, x.dtype)
-        col = _windows_of(img, stride, ow, (r0, r1), col).reshape(c * fh * fw, -1)
-        xp.matmul(W2, col, out=out[:, r0 * ow * n : r1 * ow * n])
+        col[...] = windows[:, :, :, r0:r1]  # im2col of this block: the one copy
+        xp.matmul(W2, col.reshape(c * fh * fw, -1), out=out[:, r0 * ow * n : r1 * ow * n])
     return out
 
 
@@ -355,13 +351,11 @@ def _conv_grads(d: Any, x: Any, W: Any, w_shape: Any, geometry: tuple) -> Any:
     # dx first: its temporaries (a copy of W the size of dW) are gone before dW is made
     dx, dW = (None if W is None else _conv_dx(d, W, geometry)), None
     if x is not None:
-        img = _padded(x, (ph, pw), key="img")
+        windows = _windows(_padded(x, (ph, pw), key="img"), fh, fw, stride, (oh, ow))
         for r0, r1 in _blocks(oh, k * ow * n):
             col = _scratch("col", (c, fh, fw, r1 - r0, ow, n), xp, x.dtype)
-            part = (
-                d[:, r0 * ow * n : r1 * ow * n]
-                @ _windows_of(img, stride, ow, (r0, r1), col).reshape(k, -1).T
-            )
+            col[...] = windows[:, :, :, r0:r1]  # im2col of this block, built again
+            part = d[:, r0 * ow * n : r1 * ow * n] @ col.reshape(k, -1).T
             dW = part if r0 == 0 else xp.add(dW, part, out=dW)  # no zeros, no second copy
         dW = dW.reshape(w_shape)
     return dx, dW
