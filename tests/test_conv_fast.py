@@ -318,3 +318,36 @@ def test_pooling_double_backward(rng, pool, x_shape, kernel, stride, pad):
         return pool(x * x, kernel, stride, pad)  # x*x: a second derivative through the pool
 
     check_double_backward(f, x, rng=rng)
+
+
+# ------------------------------------------------------------- dx of a stride-1 convolution
+
+
+@pytest.mark.parametrize(
+    ("kernel", "pad"), [((3, 3), 0), ((3, 3), 1), ((3, 3), 2), ((5, 3), (2, 1)), ((2, 2), 1)]
+)
+def test_a_stride_1_input_gradient_is_the_col2im_sum(kernel, pad, rng):
+    # Conv2d computes dx of a stride-1 convolution as a convolution of dout with the flipped
+    # filters; it must equal the textbook col2im(W2.T @ dout) of the reference im2col.
+    x = _batch_last((3, 4, 7, 6), rng)
+    W = rng.standard_normal((5, 4, *kernel))
+    op = Conv2d(1, pad)
+    out = op.forward(x, W)
+    dout = rng.standard_normal(out.shape)
+    dx = op.backward(dout)[0]
+    fn = out.shape[1]
+    d = dout.transpose(1, 2, 3, 0).reshape(fn, -1)  # (FN, OH*OW*N), the GEMM's layout
+    ph, pw = (pad, pad) if isinstance(pad, int) else pad
+    dcol = W.reshape(fn, -1).T @ d  # (C*FH*FW, OH*OW*N)
+    expected = F.col2im(dcol, x.shape, *kernel, 1, (ph, pw))
+    assert_allclose(dx, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_a_pad_as_wide_as_the_filter_takes_the_col2im_path(rng):
+    # pad >= FH: the flipped-filter convolution would need a negative pad; col2im is used
+    x = _batch_last((2, 2, 4, 4), rng)
+    W = rng.standard_normal((3, 2, 2, 2))
+    gx = numerical_gradient(lambda v: float(np.sum(Conv2d(1, 2).forward(v, W) ** 2)), x.copy())
+    op = Conv2d(1, 2)
+    out = op.forward(x, W)
+    assert_allclose(op.backward(2 * out)[0], gx, rtol=1e-7, atol=1e-9)

@@ -349,16 +349,17 @@ def _conv_grads(d: Any, x: Any, W: Any, w_shape: Any, geometry: tuple) -> Any:
     (n, c, _, _), stride, (ph, pw), (oh, ow) = geometry
     xp, (_, _, fh, fw), k = get_array_module(d), w_shape, c * w_shape[2] * w_shape[3]
     # dx first: its temporaries (a copy of W the size of dW) are gone before dW is made
-    dx, dW = (None if W is None else _conv_dx(d, W, geometry)), None
-    if x is not None:
-        windows = _windows(_padded(x, (ph, pw), key="img"), fh, fw, stride, (oh, ow))
-        for r0, r1 in _blocks(oh, k * ow * n):
-            col = _scratch("col", (c, fh, fw, r1 - r0, ow, n), xp, x.dtype)
-            col[...] = windows[:, :, :, r0:r1]  # im2col of this block, built again
-            part = d[:, r0 * ow * n : r1 * ow * n] @ col.reshape(k, -1).T
-            dW = part if r0 == 0 else xp.add(dW, part, out=dW)  # no zeros, no second copy
-        dW = dW.reshape(w_shape)
-    return dx, dW
+    dx = None if W is None else _conv_dx(d, W, geometry)
+    if x is None:
+        return dx, None
+    dW: Any = None
+    windows = _windows(_padded(x, (ph, pw), key="img"), fh, fw, stride, (oh, ow))
+    for r0, r1 in _blocks(oh, k * ow * n):
+        col = _scratch("col", (c, fh, fw, r1 - r0, ow, n), xp, x.dtype)
+        col[...] = windows[:, :, :, r0:r1]  # im2col of this block, built again
+        part = d[:, r0 * ow * n : r1 * ow * n] @ col.reshape(k, -1).T
+        dW = part if r0 == 0 else xp.add(dW, part, out=dW)  # no zeros, no second copy
+    return dx, dW.reshape(w_shape)
 
 
 def _conv_dx(d: Any, W: Any, geometry: tuple) -> Any:
