@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, cast
 import numpy as np
 
 from chainrule.backend import get_array_module, to_numpy
-from chainrule.config import using_config
+from chainrule.config import Config
 
 if TYPE_CHECKING:
     from chainrule.function import Function
@@ -50,9 +50,7 @@ class Tensor:
     __array_ufunc__ = None
 
     def __init__(self, data: Any, name: str | None = None, requires_grad: bool | None = None):
-        if isinstance(data, Tensor):
-            data = data.data
-        data = _as_data(data)
+        data = _as_data(data.data if isinstance(data, Tensor) else data)
         if data.dtype.kind not in "biufc":
             raise TypeError(f"Tensor: data must be numbers, got {data.dtype} from {data!r:.40}")
         floating = data.dtype.kind in "fc"
@@ -144,29 +142,32 @@ class Tensor:
         #    its output (all contributions to its upstream gradient have arrived).
         heap: list[tuple[int, int, Function]] = []
         queued: set[int] = set()
-
-        def push(f: Function | None) -> None:
-            if f is not None and id(f) not in queued:
-                queued.add(id(f))
-                heapq.heappush(heap, (-f.generation, len(queued), f))
-
-        push(self.creator)
+        todo = [self.creator]  # creators whose gradients have arrived, not yet queued
         # 2. Walk back: downstream = upstream x local derivative (inside each op's backward);
         #    `+=` where a value fans out to several consumers.
-        with using_config("enable_backprop", create_graph):
-            while heap:
+        backprop, Config.enable_backprop = Config.enable_backprop, create_graph
+        try:
+            while True:
+                for f in todo:
+                    if f is not None and id(f) not in queued:
+                        queued.add(id(f))
+                        heapq.heappush(heap, (-f.generation, len(queued), f))
+                if not heap:
+                    break
                 f = heapq.heappop(heap)[2]
                 dy = grads.take(cast(Tensor, f.output()))  # alive: its consumers hold it
                 dxs = f.backward_on_graph(dy) if create_graph else f.backward(dy)
                 dxs = dxs if isinstance(dxs, tuple) else (dxs,)
-                forked = []
-                for x, dx in zip(f.inputs, dxs):
-                    wanted = dx is not None and isinstance(x, Tensor) and x.requires_grad
-                    forked.append(wanted and grads.arrive(x, dx))
-                    if wanted:
-                        push(x.creator)
+                wanted = [
+                    dx is not None and isinstance(x, Tensor) and x.requires_grad
+                    for x, dx in zip(f.inputs, dxs)
+                ]
+                forked = [w and grads.arrive(x, dx) for x, dx, w in zip(f.inputs, dxs, wanted)]
+                todo = [x.creator for x, w in zip(f.inputs, wanted) if w]
                 if on_node is not None:
                     on_node(f, dy, dxs, tuple(forked))
+        finally:
+            Config.enable_backprop = backprop
 
     def _seed(self, dout: Any, create_graph: bool) -> Any:
         """The upstream gradient the walk starts from, checked against this tensor."""
@@ -347,7 +348,7 @@ class _GradFlow:
             not flags.owndata
             or not getattr(flags, "writeable", True)
             or id(dx) in self.stored
-            or any(g is dx for g in self.flow.values())
+            or id(dx) in map(id, self.flow.values())
         )
 
 
