@@ -140,30 +140,26 @@ class Tensor:
         grads.arrive(self, seed)
         # 1. Order: a max-heap on generation, so each node runs after every node that consumes
         #    its output (all contributions to its upstream gradient have arrived).
-        heap: list[tuple[int, int, Function]] = []
-        queued: set[int] = set()
-        todo = [self.creator]  # creators whose gradients have arrived, not yet queued
+        f = self.creator
+        heap: list[tuple[int, int, Function]] = [] if f is None else [(-f.generation, 0, f)]
+        queued = {id(f)}
         # 2. Walk back: downstream = upstream x local derivative (inside each op's backward);
         #    `+=` where a value fans out to several consumers.
         backprop, Config.enable_backprop = Config.enable_backprop, create_graph
         try:
-            while True:
-                for f in todo:
-                    if f is not None and id(f) not in queued:
-                        queued.add(id(f))
-                        heapq.heappush(heap, (-f.generation, len(queued), f))
-                if not heap:
-                    break
+            while heap:
                 f = heapq.heappop(heap)[2]
                 dy = grads.take(cast(Tensor, f.output()))  # alive: its consumers hold it
                 dxs = f.backward_on_graph(dy) if create_graph else f.backward(dy)
                 dxs = dxs if isinstance(dxs, tuple) else (dxs,)
-                wanted = [
-                    dx is not None and isinstance(x, Tensor) and x.requires_grad
-                    for x, dx in zip(f.inputs, dxs)
-                ]
-                forked = [w and grads.arrive(x, dx) for x, dx, w in zip(f.inputs, dxs, wanted)]
-                todo = [x.creator for x, w in zip(f.inputs, wanted) if w]
+                forked = []
+                for x, dx in zip(f.inputs, dxs):
+                    wanted = dx is not None and isinstance(x, Tensor) and x.requires_grad
+                    forked.append(wanted and grads.arrive(x, dx))
+                    g = x.creator if wanted else None
+                    if g is not None and id(g) not in queued:
+                        queued.add(id(g))
+                        heapq.heappush(heap, (-g.generation, len(queued), g))
                 if on_node is not None:
                     on_node(f, dy, dxs, tuple(forked))
         finally:
@@ -183,7 +179,7 @@ class Tensor:
                     f"backward(): a seed gradient `dout` is needed for a non-scalar tensor of "
                     f"shape {self.shape}; pass dout with that shape (e.g. ones)"
                 )
-            dout = xp.ones_like(self.data)
+            dout = xp.ones(self.data.shape, dtype=self.data.dtype)
         else:
             dout = dout.data if isinstance(dout, Tensor) else xp.asarray(dout, dtype=self.dtype)
             if dout.shape != self.shape:

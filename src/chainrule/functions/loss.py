@@ -200,9 +200,11 @@ class SoftmaxWithLoss(Function):
             self.loss = 0.0 - (t * (shifted - xp.log(total))).sum() / n
         else:
             # log-softmax only where the labels point: log p[i, t_i] = shifted[i, t_i] -
-            # log(total_i), the very entries (and rounding) of the full matrix, without it
-            self.rows = xp.arange(n)
-            self.loss = 0.0 - (shifted[self.rows, t] - xp.log(total[:, 0])).sum() / n
+            # log(total_i), the very entries (and rounding) of the full matrix, without it.
+            # (i, t_i) as flat indices i * C + t_i: 1-D fancy indexing is about 3x faster.
+            self.picked = xp.arange(0, shifted.size, shifted.shape[1]) + t
+            picked = shifted.reshape(-1)[self.picked]
+            self.loss = 0.0 - (picked - xp.log(total[:, 0])).sum() / n
         return self.loss
 
     def backward(self, dout: Any = 1) -> Any:
@@ -217,7 +219,7 @@ class SoftmaxWithLoss(Function):
             diff = self.y - self.t
         else:  # y - one_hot(t), without building the one-hot matrix
             diff = self.y.copy()
-            diff[self.rows, self.t] -= 1
+            diff.reshape(-1)[self.picked] -= 1
         return (diff * (dout / n)).reshape(self.x_shape)
 
 
