@@ -90,14 +90,12 @@ class Function:
         # under no_grad(), or from constants, it is a plain leaf.
         y = Tensor(raw, requires_grad=False)
         if Config.enable_backprop:
-            wanted = tuple(isinstance(x, Tensor) and x.requires_grad for x in inputs)
-            if any(wanted):
+            wanted = tuple([isinstance(x, Tensor) and x.requires_grad for x in inputs])
+            if True in wanted:
                 if self.differentiable_backward:  # what forward saved is found by these
                     self._ids = (*map(id, xs), id(raw))
-                generation = max(x.generation for x, w in zip(inputs, wanted) if w)
-                self.needs_input_grad = wanted
-                self.inputs = inputs
-                self.generation = generation
+                generation = max([x.generation for x, w in zip(inputs, wanted) if w])
+                self.needs_input_grad, self.inputs, self.generation = wanted, inputs, generation
                 # A weak link to the output: the graph is kept alive from the loss backwards
                 # (outputs own their creators, creators own their inputs), never in a cycle.
                 self.output = weakref.ref(y)
@@ -129,11 +127,11 @@ class Function:
         # means backward (or kink_state) ran before forward. Say so instead of AttributeError.
         if name.startswith("__") or name in _BOOKKEEPING:
             raise AttributeError(name)
-        label = self.__dict__.get("name")  # a layer's own name (Affine1), else the class
-        if not isinstance(label, str):
-            label = type(self).__name__
+        from chainrule.functions.checks import label_of  # a layer's own name, else the class
+
         raise BackwardBeforeForwardError(
-            f"{label}: backward() was called before forward() (nothing saved yet: missing {name!r})"
+            f"{label_of(self)}: backward() was called before forward() (nothing saved yet: "
+            f"missing {name!r})"
         )
 
     def __repr__(self) -> str:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, cast
 import numpy as np
 
 from chainrule.backend import get_array_module, to_numpy
-from chainrule.config import using_config
+from chainrule.config import Config
 
 if TYPE_CHECKING:
     from chainrule.function import Function
@@ -50,9 +50,7 @@ class Tensor:
     __array_ufunc__ = None
 
     def __init__(self, data: Any, name: str | None = None, requires_grad: bool | None = None):
-        if isinstance(data, Tensor):
-            data = data.data
-        data = _as_data(data)
+        data = _as_data(data.data if isinstance(data, Tensor) else data)
         if data.dtype.kind not in "biufc":
             raise TypeError(f"Tensor: data must be numbers, got {data.dtype} from {data!r:.40}")
         floating = data.dtype.kind in "fc"
@@ -142,18 +140,13 @@ class Tensor:
         grads.arrive(self, seed)
         # 1. Order: a max-heap on generation, so each node runs after every node that consumes
         #    its output (all contributions to its upstream gradient have arrived).
-        heap: list[tuple[int, int, Function]] = []
-        queued: set[int] = set()
-
-        def push(f: Function | None) -> None:
-            if f is not None and id(f) not in queued:
-                queued.add(id(f))
-                heapq.heappush(heap, (-f.generation, len(queued), f))
-
-        push(self.creator)
+        f = self.creator
+        heap: list[tuple[int, int, Function]] = [] if f is None else [(-f.generation, 0, f)]
+        queued = {id(f)}
         # 2. Walk back: downstream = upstream x local derivative (inside each op's backward);
         #    `+=` where a value fans out to several consumers.
-        with using_config("enable_backprop", create_graph):
+        backprop, Config.enable_backprop = Config.enable_backprop, create_graph
+        try:
             while heap:
                 f = heapq.heappop(heap)[2]
                 dy = grads.take(cast(Tensor, f.output()))  # alive: its consumers hold it
@@ -163,10 +156,14 @@ class Tensor:
                 for x, dx in zip(f.inputs, dxs):
                     wanted = dx is not None and isinstance(x, Tensor) and x.requires_grad
                     forked.append(wanted and grads.arrive(x, dx))
-                    if wanted:
-                        push(x.creator)
+                    g = x.creator if wanted else None
+                    if g is not None and id(g) not in queued:
+                        queued.add(id(g))
+                        heapq.heappush(heap, (-g.generation, len(queued), g))
                 if on_node is not None:
                     on_node(f, dy, dxs, tuple(forked))
+        finally:
+            Config.enable_backprop = backprop
 
     def _seed(self, dout: Any, create_graph: bool) -> Any:
         """The upstream gradient the walk starts from, checked against this tensor."""
@@ -182,7 +179,7 @@ class Tensor:
                     f"backward(): a seed gradient `dout` is needed for a non-scalar tensor of "
                     f"shape {self.shape}; pass dout with that shape (e.g. ones)"
                 )
-            dout = xp.ones_like(self.data)
+            dout = xp.ones(self.data.shape, dtype=self.data.dtype)
         else:
             dout = dout.data if isinstance(dout, Tensor) else xp.asarray(dout, dtype=self.dtype)
             if dout.shape != self.shape:
@@ -347,7 +344,7 @@ class _GradFlow:
             not flags.owndata
             or not getattr(flags, "writeable", True)
             or id(dx) in self.stored
-            or any(g is dx for g in self.flow.values())
+            or id(dx) in map(id, self.flow.values())
         )
 
 

@@ -25,6 +25,15 @@ def _exp(a: Any) -> Any:
     return get_array_module(a).exp(a)
 
 
+def _row_max(a: Any) -> Any:
+    """``a.max(axis=1, keepdims=True)`` of a 2-D array. NumPy reduces a few classes per row
+    slowly (one short inner loop per row); for up to 32 classes it is faster (1.5x for MNIST's
+    10) to take the maximum down the columns of the transposed copy, and just as exact."""
+    if a.shape[1] <= 32:
+        return a.T.copy().max(axis=0)[:, None]
+    return a.max(axis=1, keepdims=True)
+
+
 def _log_softmax(x: Any) -> Any:
     xp = get_array_module(x)
     shifted = x - x.max(axis=-1, keepdims=True)
@@ -119,8 +128,8 @@ def check_targets(layer: str, x: Any, t: Any) -> tuple[Any, bool]:
             raise ValueError(f"{layer}: class labels must be integers, got non-integer values")
     elif t.dtype.kind not in "iu":
         raise ValueError(f"{layer}: class labels must be integers, got dtype {t.dtype}")
-    low, high = int(t.min()), int(t.max())
-    if low < 0 or high >= c:
+    if not _in_range(t, c):
+        low, high = int(t.min()), int(t.max())
         bad = low if low < 0 else high
         where = int(xp.flatnonzero(t == bad)[0])
         raise ValueError(
@@ -128,6 +137,14 @@ def check_targets(layer: str, x: Any, t: Any) -> tuple[Any, bool]:
             f"(labels must be in 0..{c - 1})"
         )
     return t.astype(xp.intp, copy=False), False
+
+
+def _in_range(t: Any, c: int) -> bool:
+    """Are all labels ``t`` (integer-valued) in ``0..c-1``? Integer labels take one
+    reduction: viewed as unsigned integers of their size, negative ones are above ``c``."""
+    if t.dtype.kind == "i":
+        return int(t.view(f"u{t.itemsize}").max()) < c
+    return int(t.min()) >= 0 and int(t.max()) < c
 
 
 def _check_distribution(layer: str, t: Any) -> None:
@@ -171,31 +188,39 @@ class SoftmaxWithLoss(Function):
         check_finite(type(self).__name__, "scores", x)
         self.x, self.x_shape = x, x.shape
         xp = get_array_module(x)
-        scores = x.reshape(len(t), -1)
-        shifted = scores - scores.max(axis=-1, keepdims=True)
+        n = len(t)
+        scores = x.reshape(n, -1)
+        shifted = scores - _row_max(scores)
         e = xp.exp(shifted)  # one exp serves both the loss (log-softmax) and y (softmax)
         total = e.sum(axis=-1, keepdims=True)
-        logp = shifted - xp.log(total)
-        n = logp.shape[0]
         self.t, self.one_hot = t, one_hot
         self.y = e / total
         # `0.0 - s` rather than `-s`: a perfect prediction gives +0.0, never -0.0.
         if one_hot:
-            self.loss = 0.0 - (t * logp).sum() / n
+            self.loss = 0.0 - (t * (shifted - xp.log(total))).sum() / n
         else:
-            self.loss = 0.0 - logp[xp.arange(n), t].sum() / n
+            # log-softmax only where the labels point: log p[i, t_i] = shifted[i, t_i] -
+            # log(total_i), the very entries (and rounding) of the full matrix, without it.
+            # (i, t_i) as flat indices i * C + t_i: 1-D fancy indexing is about 3x faster.
+            self.picked = xp.arange(0, shifted.size, shifted.shape[1]) + t
+            picked = shifted.reshape(-1)[self.picked]
+            self.loss = 0.0 - (picked - xp.log(total[:, 0])).sum() / n
         return self.loss
 
     def backward(self, dout: Any = 1) -> Any:
-        # On the graph (create_graph) x is a Tensor: softmax is recomputed as a recorded op.
-        y = (
-            self.y
-            if not isinstance(self.x, Tensor)
-            else _exp(log_softmax(self.x.reshape(self.y.shape)))
-        )
         n, c = self.y.shape
-        t = self.t if self.one_hot else get_array_module(self.y).eye(c, dtype=self.y.dtype)[self.t]
-        return ((y - t) * (dout / n)).reshape(self.x_shape)
+        if isinstance(self.x, Tensor):
+            # On the graph (create_graph): softmax is recomputed as a recorded op.
+            y = _exp(log_softmax(self.x.reshape(self.y.shape)))
+            xp = get_array_module(self.y)
+            t = self.t if self.one_hot else xp.eye(c, dtype=self.y.dtype)[self.t]
+            return ((y - t) * (dout / n)).reshape(self.x_shape)
+        if self.one_hot:
+            diff = self.y - self.t
+        else:  # y - one_hot(t), without building the one-hot matrix
+            diff = self.y.copy()
+            diff.reshape(-1)[self.picked] -= 1
+        return (diff * (dout / n)).reshape(self.x_shape)
 
 
 class IdentityWithLoss(Function):
