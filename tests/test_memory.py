@@ -57,3 +57,32 @@ def test_status_says_what_was_done():
     assert memory.status().startswith("freed memory ")
     if GLIBC and os.environ.get("CHAINRULE_KEEP_FREED_MEMORY", "1") != "0":
         assert memory.status().startswith("freed memory kept"), memory.status()
+
+
+@pytest.mark.skipif(not GLIBC, reason="malloc_trim exists only in glibc (Linux)")
+def test_release_hands_kept_memory_back():
+    # 64 MiB touched and freed in a child: kept (RSS stays up), then released (RSS drops)
+    script = """
+import json
+import chainrule, numpy as np
+from chainrule.memory import release_freed_memory
+def rss():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) // 1024
+before = rss()
+arrays = [np.ones(1 << 20, np.float32) for _ in range(16)]
+del arrays
+kept = rss()
+released = release_freed_memory()
+print(json.dumps({"before": before, "kept": kept, "after": rss(), "released": released}))
+"""
+    env = {k: v for k, v in os.environ.items() if k != "CHAINRULE_KEEP_FREED_MEMORY"}
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert out["kept"] - out["before"] > 48, out  # MiB still held after the arrays were freed
+    assert out["released"] is True, out
+    assert out["kept"] - out["after"] > 48, out  # and handed back

@@ -12,7 +12,8 @@ per autograd step, and 203 ms per step against 132 ms when the memory is kept (0
 top of its heap and to serve arrays of up to :data:`MMAP_BYTES` from the heap, so that the
 next step reuses the pages it already has. :mod:`chainrule` calls it once, on import. It only
 changes *when* memory goes back to the operating system, never how much a step uses: the peak
-stays the same, but the process keeps its peak until it exits (up to :data:`KEEP_BYTES`).
+stays the same, but the process keeps its peak until it exits (up to :data:`KEEP_BYTES`) or
+calls :func:`release_freed_memory`.
 Set the environment variable ``CHAINRULE_KEEP_FREED_MEMORY=0`` before importing chainrule to
 leave the allocator alone. On other C libraries (macOS, Windows, musl) it does nothing.
 
@@ -25,7 +26,7 @@ from __future__ import annotations
 import ctypes
 import os
 
-__all__ = ["KEEP_BYTES", "MMAP_BYTES", "keep_freed_memory", "status"]
+__all__ = ["KEEP_BYTES", "MMAP_BYTES", "keep_freed_memory", "release_freed_memory", "status"]
 
 #: Freed memory at the top of the heap that glibc keeps instead of returning (M_TRIM_THRESHOLD).
 KEEP_BYTES = 1 << 30
@@ -59,6 +60,18 @@ def keep_freed_memory() -> bool:
         else "freed memory returned to the system (glibc refused the settings)"
     )
     return bool(done)
+
+
+def release_freed_memory() -> bool:
+    """Hand the memory glibc keeps for reuse back to the operating system now (``malloc_trim``;
+    after training, say, in a notebook that goes on with other work). True if glibc returned
+    some; False where there was none or the C library is not glibc."""
+    if not _glibc():
+        return False
+    try:
+        return bool(ctypes.CDLL(None).malloc_trim(0))
+    except (OSError, AttributeError):
+        return False
 
 
 def _glibc() -> bool:
