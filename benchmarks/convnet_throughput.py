@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.train_throughput import Row, batches
+from benchmarks.train_throughput import Row, batches, torch_step
 
 ROWS = ("chainrule-layers", "chainrule-autograd", "pytorch")
 LR = 0.001
@@ -234,15 +234,7 @@ def _torch_row(spec: ConvNetSpec, net: Any, x: np.ndarray, t: np.ndarray, thread
 
     torch.set_num_threads(threads)
     model = _torch_model(net).train()
-    opt = torch.optim.Adam(model.parameters(), lr=LR)
-    cross_entropy = torch.nn.functional.cross_entropy
-
-    def step(xb: Any, tb: Any) -> Any:
-        opt.zero_grad(set_to_none=True)
-        loss = cross_entropy(model(xb), tb)
-        loss.backward()
-        opt.step()
-        return loss
+    step = torch_step(model, torch.optim.Adam(model.parameters(), lr=LR))
 
     xs = torch.from_numpy(x.astype(np.float32, copy=False).reshape(-1, *spec.in_shape))
     data = batches(xs, torch.from_numpy(t.astype(np.int64)), spec.batch)  # type: ignore[arg-type]

@@ -506,6 +506,23 @@ def build_row(
     raise ValueError(f"unknown row {name!r}; rows are {', '.join(ROW_NAMES)}")
 
 
+def torch_step(model: Any, opt: Any) -> Callable[[Any, Any], Any]:
+    """PyTorch's training step for ``model`` and optimizer ``opt``: zero the gradients,
+    cross-entropy, backward, update; returns the loss (a tensor: reading it would wait)."""
+    import torch
+
+    cross_entropy = torch.nn.functional.cross_entropy
+
+    def step(xb: Any, tb: Any) -> Any:
+        opt.zero_grad(set_to_none=True)
+        loss = cross_entropy(model(xb), tb)
+        loss.backward()
+        opt.step()
+        return loss
+
+    return step
+
+
 def _torch_row(
     spec: NetSpec,
     weights: Sequence[tuple[np.ndarray, np.ndarray]],
@@ -528,15 +545,7 @@ def _torch_row(
         if i < len(weights) - 1:
             layers.append(torch.nn.ReLU())
     model = torch.nn.Sequential(*layers).to(device)
-    opt = torch.optim.SGD(model.parameters(), lr=spec.lr)
-    cross_entropy = torch.nn.functional.cross_entropy
-
-    def step(xb: Any, tb: Any) -> Any:
-        opt.zero_grad(set_to_none=True)
-        loss = cross_entropy(model(xb), tb)
-        loss.backward()
-        opt.step()
-        return loss
+    step = torch_step(model, torch.optim.SGD(model.parameters(), lr=spec.lr))
 
     xs = torch.from_numpy(x.astype(np.float32, copy=False)).to(device)
     ts = torch.from_numpy(t.astype(np.int64)).to(device)
