@@ -91,7 +91,7 @@ class Function:
         y = Tensor(raw, requires_grad=False)
         if Config.enable_backprop:
             wanted = tuple([isinstance(x, Tensor) and x.requires_grad for x in inputs])
-            if True in wanted:
+            if any(wanted):
                 if self.differentiable_backward:  # what forward saved is found by these
                     self._ids = (*map(id, xs), id(raw))
                 generation = max([x.generation for x, w in zip(inputs, wanted) if w])

@@ -142,9 +142,10 @@ class Tensor:
         #    its output (all contributions to its upstream gradient have arrived).
         f = self.creator
         heap: list[tuple[int, int, Function]] = [] if f is None else [(-f.generation, 0, f)]
-        queued = {id(f)}
+        queued = {id(f)}  # functions already in the heap (each runs once)
         # 2. Walk back: downstream = upstream x local derivative (inside each op's backward);
         #    `+=` where a value fans out to several consumers.
+        # (as using_config("enable_backprop", create_graph), without its per-call overhead)
         backprop, Config.enable_backprop = Config.enable_backprop, create_graph
         try:
             while heap:
