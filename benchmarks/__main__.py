@@ -87,8 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     parser.add_argument(
         "--gpu", action="store_true",
-        help=f"add the GPU rows ({', '.join(GPU_ROW_NAMES)}) for the small and big nets; a row "
-        "whose GPU library is missing is left out with a note",
+        help=f"add the GPU rows ({', '.join(GPU_ROW_NAMES)}) for the small, big, simple-cnn and "
+        "deep-cnn nets; a row whose GPU library is missing is left out with a note",
     )  # fmt: skip
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write all results here")
     parser.add_argument("--quick", action="store_true", help="a tiny run (for tests)")
@@ -214,7 +214,9 @@ def worker_main(args: argparse.Namespace) -> None:
             from benchmarks import convnet_throughput as cn
 
             for name in cfg["rows"]:
-                if name in cn.ROWS and (name != "pytorch" or has_torch):
+                if name in gpu_missing or (name == "pytorch" and not has_torch):
+                    continue
+                if name in cn.ROWS or name in cn.GPU_ROWS:
                     rows.append(cn.build_row(cn.NETS[net], name, x, t, threads))
                     notes += [f"{net} {name}: {note}" for note in rows[-1].notes]
             continue

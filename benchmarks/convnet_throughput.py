@@ -31,6 +31,7 @@ import numpy as np
 from benchmarks.train_throughput import Row, batches, torch_step
 
 ROWS = ("chainrule-layers", "chainrule-autograd", "pytorch")
+GPU_ROWS = tuple(f"{row}-cuda" for row in ROWS)  # the same rows with model and data on the GPU
 LR = 0.001
 
 
@@ -200,9 +201,20 @@ def build_row(spec: ConvNetSpec, name: str, x: np.ndarray, t: np.ndarray, thread
     from chainrule.config import using_config
     from chainrule.optim import Adam
 
+    base, on_gpu = name.removesuffix("-cuda"), name.endswith("-cuda")
+    device = "cuda" if on_gpu else "cpu"
     net = spec.build()
-    data = batches(x.astype(np.float32, copy=False), t, spec.batch)
-    if name == "chainrule-layers":
+    if base == "pytorch":
+        row = _torch_row(spec, net, x, t, threads, device)
+        row.name = name
+        return row
+    from chainrule.backend import move_arrays, to_device
+
+    move_arrays(net, device)
+    data = batches(to_device(x.astype(np.float32, copy=False), device), to_device(t, device),
+                   spec.batch)  # fmt: skip
+    where = ", on the GPU through CuPy" if on_gpu else ""
+    if base == "chainrule-layers":
         opt = Adam(lr=LR)
 
         def step(xb: Any, tb: Any) -> Any:
@@ -210,9 +222,11 @@ def build_row(spec: ConvNetSpec, name: str, x: np.ndarray, t: np.ndarray, thread
             opt.update(net.params, grads)
             return net.last_layer.loss
 
-        return Row(spec.name, name, "float32", step, data, notes=["book layers, Adam.update"])
-    if name == "chainrule-autograd":
+        notes = [f"book layers, Adam.update{where}"]
+        return Row(spec.name, name, "float32", step, data, notes=notes)
+    if base == "chainrule-autograd":
         model, note = autograd_twin(spec, net)
+        move_arrays(model.parameters(), device)
         opt = Adam(lr=LR, params=model.parameters())
 
         def step(xb: Any, tb: Any) -> Any:
@@ -223,21 +237,22 @@ def build_row(spec: ConvNetSpec, name: str, x: np.ndarray, t: np.ndarray, thread
             opt.step()
             return loss.data
 
-        return Row(spec.name, name, "float32", step, data, notes=[f"{note}, Adam.step"])
-    if name == "pytorch":
-        return _torch_row(spec, net, x, t, threads)
+        return Row(spec.name, name, "float32", step, data, notes=[f"{note}, Adam.step{where}"])
     raise ValueError(f"unknown conv-net row {name!r}; rows are {', '.join(ROWS)}")
 
 
-def _torch_row(spec: ConvNetSpec, net: Any, x: np.ndarray, t: np.ndarray, threads: int) -> Row:
+def _torch_row(
+    spec: ConvNetSpec, net: Any, x: np.ndarray, t: np.ndarray, threads: int, device: str = "cpu"
+) -> Row:
     import torch
 
     torch.set_num_threads(threads)
-    model = _torch_model(net).train()
+    model = _torch_model(net).to(device).train()
     step = torch_step(model, torch.optim.Adam(model.parameters(), lr=LR))
 
     xs = torch.from_numpy(x.astype(np.float32, copy=False).reshape(-1, *spec.in_shape))
-    data = batches(xs, torch.from_numpy(t.astype(np.int64)), spec.batch)  # type: ignore[arg-type]
+    ts = torch.from_numpy(t.astype(np.int64))
+    data = batches(xs.to(device), ts.to(device), spec.batch)  # type: ignore[arg-type]
     n = torch.get_num_threads()
     notes = [f"torch {torch.__version__}, {n} thread{'' if n == 1 else 's'}, Adam"]
     return Row(spec.name, "pytorch", "float32", step, data, lambda v: float(v.item()), notes)

@@ -245,6 +245,21 @@ def test_gpu_rows_run_the_same_steps_on_the_device() -> None:
             assert [gpu.run(1) for _ in range(2)] == [cpu.run(1) for _ in range(2)]
 
 
+def test_convnet_gpu_rows_run_the_same_steps_on_the_device() -> None:
+    # SimpleConvNet's layers and autograd rows on the stand-in: the conv, pool and Adam code
+    # must keep every array on the "device" and compute exactly what the CPU rows compute.
+    import fake_cupy
+
+    with fake_cupy.installed():
+        x, t = tt.make_data(200)
+        for name in ("chainrule-layers", "chainrule-autograd"):
+            cpu = cn.build_row(cn.NETS["simple-cnn"], name, x, t, threads=1)
+            gpu = cn.build_row(cn.NETS["simple-cnn"], name + "-cuda", x, t, threads=1)
+            assert type(gpu.batches[0][0]).__module__ == "cupy"
+            assert gpu.name == name + "-cuda" and "on the GPU" in gpu.notes[-1]
+            assert [gpu.run(1) for _ in range(2)] == [cpu.run(1) for _ in range(2)]
+
+
 def test_gpu_flag_without_a_gpu_says_why_the_rows_are_missing() -> None:
     notes: list[str] = []
     missing = cli._gpu_rows_missing(["numpy-f32", *cli.GPU_ROW_NAMES], notes)

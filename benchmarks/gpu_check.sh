@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# The GPU checks, as one run on a machine with an NVIDIA GPU, CuPy and PyTorch (CUDA):
+#
+#     bash benchmarks/gpu_check.sh [OUTDIR]          # QUICK=1 for a tiny dry run
+#
+# 1. what the machine is (GPU, driver, Python, NumPy, CuPy, torch);
+# 2. tests/test_device.py: its real-GPU tests must run here, not skip (-rs lists any skip);
+#    if it fails, once more with warnings not turned into errors, to tell the two apart;
+# 3. python -m benchmarks --gpu on the MLPs and the conv nets, 1 BLAS thread;
+# 4. a DeepConvNet training run on MNIST on the GPU (docs/results.md's cosine run), when
+#    CHAINRULE_DATA (default: .gpu/data) holds MNIST.
+#
+# chainrule runs from this checkout (PYTHONPATH), so nothing is installed. Each stage has its
+# own time limit and its own log in OUTDIR; the stages run even when one before them failed.
+set -u
+out=${1:-${OUT:-gpu-check}}
+mkdir -p "$out"
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+export PYTHONPATH="$root/src:$root${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
+export CHAINRULE_DATA=${CHAINRULE_DATA:-$root/.gpu/data} CHAINRULE_OFFLINE=1
+py=${PYTHON:-python3}
+quick=${QUICK:-0}
+status=()
+
+stage() {  # stage NAME SECONDS COMMAND...: run it with a limit, log it, remember how it ended
+    local name=$1 limit=$2
+    shift 2
+    echo "=== $name (limit ${limit}s): $*"
+    local start=$SECONDS
+    timeout "$limit" "$@" >"$out/$name.log" 2>&1
+    local rc=$?
+    tail -n "${TAIL:-25}" "$out/$name.log"
+    status+=("$name rc=$rc $((SECONDS - start))s")
+    return $rc
+}
+
+{
+    nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm \
+        --format=csv 2>&1 || echo "nvidia-smi: not available"
+    "$py" - <<'EOF'
+import platform, numpy
+print("python", platform.python_version(), "numpy", numpy.__version__)
+try:
+    import cupy
+    print("cupy", cupy.__version__, "devices", cupy.cuda.runtime.getDeviceCount(),
+          "cuda runtime", cupy.cuda.runtime.runtimeGetVersion())
+except Exception as exc:
+    print("cupy: not usable:", type(exc).__name__, exc)
+try:
+    import torch
+    print("torch", torch.__version__, "cuda", torch.cuda.is_available())
+except Exception as exc:
+    print("torch: not usable:", type(exc).__name__, exc)
+EOF
+} 2>&1 | tee "$out/machine.txt"
+
+tests=(tests/test_device.py tests/test_benchmarks.py::test_convnet_gpu_rows_run_the_same_steps_on_the_device)
+if ! stage tests 240 "$py" -m pytest -q -rs -p no:cacheprovider "${tests[@]}"; then
+    TAIL=40 stage tests-no-warning-errors 240 \
+        "$py" -m pytest -q -rs -p no:cacheprovider -W default "${tests[@]}"
+fi
+
+if [ "$quick" = 1 ]; then
+    bench=(--quick --no-memory)
+    train=(--iterations 20 --eval-subset 500)
+else
+    bench=(--repeats 5 --no-memory)
+    train=(--epochs 12 --schedule cosine)
+fi
+stage benchmarks 300 "$py" -m benchmarks --gpu --threads 1 \
+    --nets small,big,simple-cnn,deep-cnn --rows chainrule-layers,chainrule-autograd,pytorch \
+    --json "$out/benchmarks.json" "${bench[@]}"
+
+if [ -d "$CHAINRULE_DATA/mnist" ]; then
+    stage train-deep-cnn "${TRAIN_LIMIT:-240}" "$py" -m chainrule train --device cuda \
+        --model deep-cnn --optimizer adam "${train[@]}" --no-progress \
+        --history "$out/train-deep-cnn.json"
+else
+    echo "=== no MNIST in $CHAINRULE_DATA: no training run"
+fi
+
+echo "=== stages"
+printf '%s\n' "${status[@]}" | tee "$out/stages.txt"
