@@ -10,16 +10,21 @@
 # 4. a DeepConvNet training run on MNIST on the GPU (docs/results.md's cosine run), when
 #    CHAINRULE_DATA (default: .gpu/data) holds MNIST.
 #
-# chainrule runs from this checkout (PYTHONPATH), so nothing is installed. Each stage has its
-# own time limit and its own log in OUTDIR; the stages run even when one before them failed.
+# At most 8 files land in OUTDIR (machine.txt, stages.txt and a log per stage).
+# chainrule is installed from this checkout into a scratch folder (no index, no dependencies:
+# the machine's NumPy and CuPy are used) and put first on PYTHONPATH. Each stage has its own
+# time limit and its own log in OUTDIR; the stages run even when one before them failed.
 set -u
 out=${1:-${OUT:-gpu-check}}
 mkdir -p "$out"
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-export PYTHONPATH="$root/src:$root${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
-export CHAINRULE_DATA=${CHAINRULE_DATA:-$root/.gpu/data} CHAINRULE_OFFLINE=1
+site=$(mktemp -d)
 py=${PYTHON:-python3}
+"$py" -m pip install -q --no-deps --no-build-isolation --no-index --target "$site" . \
+    >"$site.log" 2>&1 || { echo "install failed:"; tail -20 "$site.log"; }
+export PYTHONPATH="$site:$root${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
+export CHAINRULE_DATA=${CHAINRULE_DATA:-$root/.gpu/data} CHAINRULE_OFFLINE=1
 quick=${QUICK:-0}
 status=()
 
@@ -70,12 +75,14 @@ else
 fi
 stage benchmarks 300 "$py" -m benchmarks --gpu --threads 1 \
     --nets small,big,simple-cnn,deep-cnn --rows chainrule-layers,chainrule-autograd,pytorch \
-    --json "$out/benchmarks.json" "${bench[@]}"
+    "${bench[@]}"
+
+steps=$([ "$quick" = 1 ] && echo 2 || echo 20)
+stage profile 120 "$py" -m benchmarks.conv_profile --device cuda --steps "$steps"
 
 if [ -d "$CHAINRULE_DATA/mnist" ]; then
     stage train-deep-cnn "${TRAIN_LIMIT:-240}" "$py" -m chainrule train --device cuda \
-        --model deep-cnn --optimizer adam "${train[@]}" --no-progress \
-        --history "$out/train-deep-cnn.json"
+        --model deep-cnn --optimizer adam "${train[@]}" --no-progress
 else
     echo "=== no MNIST in $CHAINRULE_DATA: no training run"
 fi

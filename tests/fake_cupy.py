@@ -110,6 +110,12 @@ class ndarray:
     T = property(lambda self: ndarray(self._a.T))
     base = property(lambda self: None if self._a.base is None else ndarray(self._a.base))
 
+    @property
+    def data(self) -> _MemoryPointer:
+        """CuPy's ``.data`` is the device memory (a ``MemoryPointer``), not an array: code that
+        reads ``getattr(x, "data", x)`` to unwrap a Tensor gets garbage from a device array."""
+        return _MemoryPointer(self._a.nbytes)
+
     def __len__(self) -> int:
         return len(self._a)
 
@@ -160,6 +166,13 @@ class ndarray:
             return _wrap(attr(*_unwrap(args, where), **kwargs))
 
         return method
+
+
+class _MemoryPointer:
+    """An opaque stand-in for ``cupy.cuda.MemoryPointer``."""
+
+    def __init__(self, nbytes: int) -> None:
+        self.mem_size = nbytes
 
 
 def _binary(ufunc: np.ufunc, reflected: bool = False, inplace: bool = False) -> Any:
@@ -235,8 +248,15 @@ def get_array_module(*arrays: Any) -> types.ModuleType:
 _CREATORS = {"zeros", "ones", "empty", "full", "arange", "eye", "linspace"}
 
 
+# CuPy takes these from NumPy as they are: given device arrays (not dtypes) they try an
+# implicit conversion and raise, as `cupy.result_type(x, W)` does.
+_NUMPY_AS_IS = {"result_type", "can_cast", "min_scalar_type", "promote_types", "common_type"}
+
+
 def _module_getattr(name: str) -> Any:
     target = getattr(np, name)
+    if name in _NUMPY_AS_IS:
+        return target
     if isinstance(target, np.ufunc):
         return _Ufunc(target)
     if isinstance(target, type) or not callable(target):

@@ -247,7 +247,9 @@ def test_gpu_rows_run_the_same_steps_on_the_device() -> None:
 
 def test_convnet_gpu_rows_run_the_same_steps_on_the_device() -> None:
     # SimpleConvNet's layers and autograd rows on the stand-in: the conv, pool and Adam code
-    # must keep every array on the "device" and compute exactly what the CPU rows compute.
+    # must keep every array on the "device" and compute what the CPU rows compute. The first
+    # loss is bit for bit the CPU's; then the weights differ in rounding, since the CPU sums
+    # dW over blocks of output rows and a GPU in one block (conv._blocks).
     import fake_cupy
 
     with fake_cupy.installed():
@@ -257,7 +259,8 @@ def test_convnet_gpu_rows_run_the_same_steps_on_the_device() -> None:
             gpu = cn.build_row(cn.NETS["simple-cnn"], name + "-cuda", x, t, threads=1)
             assert type(gpu.batches[0][0]).__module__ == "cupy"
             assert gpu.name == name + "-cuda" and "on the GPU" in gpu.notes[-1]
-            assert [gpu.run(1) for _ in range(2)] == [cpu.run(1) for _ in range(2)]
+            assert gpu.run(1) == cpu.run(1)
+            assert gpu.run(1) == pytest.approx(cpu.run(1), rel=1e-5)
 
 
 def test_gpu_flag_without_a_gpu_says_why_the_rows_are_missing() -> None:

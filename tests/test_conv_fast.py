@@ -9,6 +9,9 @@ every array a float32 step makes.
 
 from __future__ import annotations
 
+import types
+from typing import Any
+
 import numpy as np
 import pytest
 from benchmarks.conv_throughput import reference_col2im, reference_im2col
@@ -83,9 +86,9 @@ def test_conv_keeps_no_window_array_and_reuses_its_workspace(rng, monkeypatch):
     out1 = layer.forward(x1).copy()
     saved = [v for v in vars(layer.op).values() if isinstance(v, np.ndarray)]
     assert max(a.size for a in saved) <= max(x1.size, W.size)  # no (C*9, OH*OW*N) array
-    workspace = dict(vars(conv_module._WORKSPACE)["numpy"])
+    workspace = dict(vars(conv_module._WORKSPACE)[np.ndarray])
     out2 = layer.forward(x2)
-    after = vars(conv_module._WORKSPACE)["numpy"]
+    after = vars(conv_module._WORKSPACE)[np.ndarray]
     assert all(after[key] is array for key, array in workspace.items())  # reused, not new
     assert_allclose(layer.forward(x1), out1, rtol=1e-12)
     assert not np.allclose(out1, out2)
@@ -95,6 +98,41 @@ def test_conv_keeps_no_window_array_and_reuses_its_workspace(rng, monkeypatch):
     fresh.forward(x1)
     assert_allclose(dx1, fresh.backward(dout), rtol=1e-12)
     assert_allclose(layer.dW, fresh.dW, rtol=1e-12)
+
+
+def test_each_array_type_and_gpu_has_its_own_workspace():
+    """Two array modules both named "cupy" (the stand-in and the real CuPy, in one test run)
+    never share scratch arrays, and neither do two GPUs: a pool per array type and device."""
+
+    class DeviceArray:
+        def __init__(self, n: int, dtype: Any) -> None:
+            self.a = np.empty(n, dtype)
+            self.size = n
+
+        def __getitem__(self, index: Any) -> Any:
+            return self.a[index]
+
+    def module(device: list[int]) -> Any:
+        cuda = types.SimpleNamespace(get_device_id=lambda: device[0])
+        return types.SimpleNamespace(__name__="cupy", ndarray=DeviceArray, cuda=cuda,
+                                     empty=lambda n, dtype: DeviceArray(n, dtype))  # fmt: skip
+
+    device = [0]
+    first, other = module(device), module([0])
+    other.ndarray = type("OtherArray", (DeviceArray,), {})
+    other.empty = lambda n, dtype: other.ndarray(n, dtype)
+    a = conv_module._scratch("t", (4,), first, np.float64)
+    assert conv_module._scratch("t", (4,), first, np.float64).base is a.base  # reused
+    b = conv_module._scratch("t", (4,), other, np.float64)
+    assert b.base is not a.base  # the other "cupy" got its own array
+    device[0] = 1
+    assert conv_module._scratch("t", (4,), first, np.float64).base is not a.base  # GPU 1
+    assert type(conv_module._scratch("t", (4,), np, np.float64)) is np.ndarray
+
+
+def test_a_gpu_convolution_is_one_block():
+    assert len(conv_module._blocks(28, 403_200)) == 28  # NumPy: a block per row at this size
+    assert conv_module._blocks(28, 403_200, xp=types.SimpleNamespace()) == [(0, 28)]
 
 
 @pytest.mark.parametrize("keep", [True, False])
@@ -109,7 +147,7 @@ def test_row_blocks_give_the_same_result_as_one_block(rng, monkeypatch, keep):
         monkeypatch.setattr(
             conv_module,
             "_blocks",
-            lambda oh, per_row, r=rows: [(s, min(oh, s + r)) for s in range(0, oh, r)],
+            lambda oh, per_row, xp, r=rows: [(s, min(oh, s + r)) for s in range(0, oh, r)],
         )
         op = Conv2d(stride=(2, 2), pad=(1, 0))
         results.append((op.forward(x, W).copy(), *(a.copy() for a in op.backward(dout))))

@@ -431,7 +431,9 @@ def check_double_backward(
         s.backward()
         for i, t in enumerate(ts):
             if floating[i] and t.grad is not None:
-                second[f"x{i}"] = np.asarray(getattr(t.grad, "data", t.grad), dtype=np.float64)
+                second[f"x{i}"] = np.asarray(
+                    t.grad.data if isinstance(t.grad, Tensor) else t.grad, dtype=np.float64
+                )
 
     def f() -> float:
         _, gs = first_order(create_graph=False)

@@ -66,6 +66,7 @@ import numpy as np
 from chainrule.backend import to_numpy
 from chainrule.diagnostics.plots import UPDATE_RATIO_GUIDE
 from chainrule.serialization import atomic_write
+from chainrule.tensor import Tensor
 
 __all__ = ["FORMAT_NAME", "PLOT_FILES", "Diagnostics", "activation_layers", "model_params"]
 
@@ -265,7 +266,7 @@ class Diagnostics:
 
             def forward_and_keep(*args: Any, _name: str = name, _f: Any = forward) -> Any:
                 out = _f(*args)
-                self._outputs[_name] = getattr(out, "data", out)
+                self._outputs[_name] = out.data if isinstance(out, Tensor) else out
                 return out
 
             layer.forward = forward_and_keep

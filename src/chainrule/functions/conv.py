@@ -132,7 +132,10 @@ def _scratch(key: str, shape: tuple[int, ...], xp: Any, dtype: Any) -> Any:
     ``(key, dtype)`` that grows to the largest request. Fresh arrays of several MB cost a page
     fault per 4 KiB, about as long as filling them; reused, they also stay in cache."""
     n = math.prod(shape)
-    pool = vars(_WORKSPACE).setdefault(xp.__name__, {})
+    # One pool per array type and GPU: an array of one device never serves another (nor a
+    # stand-in's, tests/fake_cupy.py, the real CuPy's: both are called "cupy").
+    place = xp.ndarray if xp is np else (xp.ndarray, xp.cuda.get_device_id())
+    pool = vars(_WORKSPACE).setdefault(place, {})
     flat = pool.get((key, np.dtype(dtype).str))
     if flat is None or flat.size < n:
         flat = pool[(key, np.dtype(dtype).str)] = xp.empty(n, dtype=dtype)
@@ -317,10 +320,12 @@ def _from_matrix(out: Any, n: int, out_hw: Pair) -> Any:
     return out.reshape(out.shape[0], *out_hw, n).transpose(3, 0, 1, 2)
 
 
-def _blocks(oh: int, per_row: int) -> list[Pair]:
+def _blocks(oh: int, per_row: int, xp: Any = np) -> list[Pair]:
     """Output rows ``[r0, r1)`` in blocks whose window array holds about 2 MB (512 Ki values):
-    written by im2col and read by the GEMM while still in cache, never the whole ``col``."""
-    step = max(1, 2**19 // per_row)
+    written by im2col and read by the GEMM while still in cache, never the whole ``col``.
+    On a GPU (``xp`` not NumPy) one block: every block costs kernel launches, and a GPU has
+    the memory for the whole window array and no cache worth fitting it in."""
+    step = max(1, 2**19 // per_row) if xp is np else oh
     return [(r, min(oh, r + step)) for r in range(0, oh, step)]
 
 
@@ -332,7 +337,7 @@ def _conv_forward(x: Any, W: Any, stride: Pair, pad: Pair, out_hw: Pair, col: An
     xp, (fn, c, fh, fw), (oh, ow), n = get_array_module(x, W), W.shape, out_hw, x.shape[0]
     windows, W2 = _windows(_padded(x, pad, key="img"), fh, fw, stride, out_hw), W.reshape(fn, -1)
     out = xp.empty((fn, oh * ow * n), dtype=xp.result_type(x, W))
-    for r0, r1 in _blocks(oh, c * fh * fw * ow * n):
+    for r0, r1 in _blocks(oh, c * fh * fw * ow * n, xp):
         col = _scratch("col", (c, fh, fw, r1 - r0, ow, n), xp, x.dtype)
         col[...] = windows[:, :, :, r0:r1]  # im2col of this block: the one copy
         xp.matmul(W2, col.reshape(c * fh * fw, -1), out=out[:, r0 * ow * n : r1 * ow * n])
@@ -354,7 +359,7 @@ def _conv_grads(d: Any, x: Any, W: Any, w_shape: Any, geometry: tuple) -> Any:
         return dx, None
     dW: Any = None
     windows = _windows(_padded(x, (ph, pw), key="img"), fh, fw, stride, (oh, ow))
-    for r0, r1 in _blocks(oh, k * ow * n):
+    for r0, r1 in _blocks(oh, k * ow * n, xp):
         col = _scratch("col", (c, fh, fw, r1 - r0, ow, n), xp, x.dtype)
         col[...] = windows[:, :, :, r0:r1]  # im2col of this block, built again
         part = d[:, r0 * ow * n : r1 * ow * n] @ col.reshape(k, -1).T
@@ -381,7 +386,7 @@ def _conv_dx(d: Any, W: Any, geometry: tuple) -> Any:
         return _from_matrix(out, n, (h, w))
     k = c * fh * fw
     dx = xp.zeros((c, h + 2 * ph, w + 2 * pw, n), dtype=xp.result_type(d, W))
-    for r0, r1 in _blocks(oh, k * ow * n):
+    for r0, r1 in _blocks(oh, k * ow * n, xp):
         block = d[:, r0 * ow * n : r1 * ow * n]
         dcol = _scratch("dcol", (k, block.shape[1]), xp, dx.dtype)
         xp.matmul(W.reshape(fn, -1).T, block, out=dcol)

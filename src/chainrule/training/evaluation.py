@@ -15,6 +15,7 @@ import numpy as np
 
 from chainrule.backend import blas_threads, device_of, to_device, to_numpy
 from chainrule.functions.loss import LogSoftmax, check_targets
+from chainrule.tensor import Tensor
 from chainrule.training.threads import choose_threads
 
 __all__ = ["evaluate", "model_device", "predict_scores"]
@@ -41,7 +42,9 @@ def model_device(model: Any) -> str:
 
 def _scores(model: Any, x: Any, train_flag: bool) -> np.ndarray:
     scores = model.predict(x, train_flg=False) if train_flag else model.predict(x)
-    return to_numpy(getattr(scores, "data", scores))  # an nn model may return a Tensor
+    # An nn model returns a Tensor. (Not getattr(scores, "data", scores): a CuPy array's .data
+    # is its device memory pointer.)
+    return to_numpy(scores.data if isinstance(scores, Tensor) else scores)
 
 
 def predict_scores(model: Any, x: np.ndarray) -> np.ndarray:
