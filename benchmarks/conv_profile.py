@@ -54,6 +54,7 @@ def profile_step(
         def clock() -> float:
             synchronize()
             return time.perf_counter()
+
     for step in range(steps + 1):
         xb = x[(step * 100) % len(x) :][:100].reshape(100, *net.input_dim)
         tb = t[(step * 100) % len(t) :][:100]
