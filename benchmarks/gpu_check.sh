@@ -8,7 +8,11 @@
 #    if it fails, once more with warnings not turned into errors, to tell the two apart;
 # 3. python -m benchmarks --gpu on the MLPs and the conv nets, 1 BLAS thread;
 # 4. a DeepConvNet training run on MNIST on the GPU (docs/results.md's cosine run), when
-#    CHAINRULE_DATA (default: .gpu/data) holds MNIST.
+#    CHAINRULE_DATA (default: .gpu/data) holds MNIST;
+# 5. only when asked for: the whole test suite on that machine's Python and NumPy (suite).
+#
+# STAGES picks stages (default: tests,benchmarks,profile,train; suite runs in parallel with
+# pytest-xdist when the machine has it).
 #
 # At most 8 files land in OUTDIR (machine.txt, stages.txt and a log per stage).
 # chainrule is installed from this checkout into a scratch folder (no index, no dependencies:
@@ -26,6 +30,7 @@ py=${PYTHON:-python3}
 export PYTHONPATH="$site:$root${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 export CHAINRULE_DATA=${CHAINRULE_DATA:-$root/.gpu/data} CHAINRULE_OFFLINE=1
 quick=${QUICK:-0}
+stages=",${STAGES:-tests,benchmarks,profile,train},"
 status=()
 
 stage() {  # stage NAME SECONDS COMMAND...: run it with a limit, log it, remember how it ended
@@ -60,8 +65,10 @@ except Exception as exc:
 EOF
 } 2>&1 | tee "$out/machine.txt"
 
+wanted() { [[ $stages == *",$1,"* ]]; }
+
 tests=(tests/test_device.py tests/test_benchmarks.py::test_convnet_gpu_rows_run_the_same_steps_on_the_device)
-if ! stage tests 240 "$py" -m pytest -q -rs -p no:cacheprovider "${tests[@]}"; then
+if wanted tests && ! stage tests 240 "$py" -m pytest -q -rs -p no:cacheprovider "${tests[@]}"; then
     TAIL=40 stage tests-no-warning-errors 240 \
         "$py" -m pytest -q -rs -p no:cacheprovider -W default "${tests[@]}"
 fi
@@ -73,18 +80,26 @@ else
     bench=(--repeats 5 --no-memory)
     train=(--epochs 12 --schedule cosine)
 fi
-stage benchmarks 300 "$py" -m benchmarks --gpu --threads 1 \
+wanted benchmarks && stage benchmarks 300 "$py" -m benchmarks --gpu --threads 1 \
     --nets small,big,simple-cnn,deep-cnn --rows chainrule-layers,chainrule-autograd,pytorch \
     "${bench[@]}"
 
 steps=$([ "$quick" = 1 ] && echo 2 || echo 20)
-stage profile 120 "$py" -m benchmarks.conv_profile --device cuda --steps "$steps"
+wanted profile && stage profile 120 "$py" -m benchmarks.conv_profile --device cuda --steps "$steps"
 
-if [ -d "$CHAINRULE_DATA/mnist" ]; then
+if ! wanted train; then
+    :
+elif [ -d "$CHAINRULE_DATA/mnist" ]; then
     stage train-deep-cnn "${TRAIN_LIMIT:-240}" "$py" -m chainrule train --device cuda \
         --model deep-cnn --optimizer adam "${train[@]}" --no-progress
 else
     echo "=== no MNIST in $CHAINRULE_DATA: no training run"
+fi
+
+if wanted suite; then
+    parallel=()
+    "$py" -c "import xdist" 2>/dev/null && parallel=(-n "$(nproc)")
+    stage suite "${SUITE_LIMIT:-200}" "$py" -m pytest -q -p no:cacheprovider "${parallel[@]}"
 fi
 
 echo "=== stages"

@@ -284,14 +284,22 @@ def test_real_gpu_autograd_and_trainer(tmp_path):
     try:
         for a, b in zip(_autograd_steps("cpu", "adam"), _autograd_steps("cuda", "adam")):
             np.testing.assert_allclose(b, a, rtol=1e-8, atol=1e-12)
-        hist_cpu, params_cpu, _ = _trained("cpu", tmp_path, "mlp")
-        hist_gpu, params_gpu, _ = _trained("cuda", tmp_path, "mlp")
+        hist_cpu, params_cpu, scores_cpu = _trained("cpu", tmp_path, "mlp")
+        hist_gpu, params_gpu, scores_gpu = _trained("cuda", tmp_path, "mlp")
     finally:
         backend.use_device("cpu")
     # float32 and a different summation order: the runs drift apart a little, no more.
     np.testing.assert_allclose(hist_gpu["train_loss"], hist_cpu["train_loss"], rtol=1e-3)
     for key in params_cpu:
+        if key.startswith("b") and f"gamma{key[1:]}" in params_cpu:
+            # A bias that feeds batch norm has a zero gradient (the batch mean is subtracted
+            # right after it) plus rounding noise, which Adam scales up to steps of about lr:
+            # seen on an H200, the two runs' b1 differ by 2e-3. Both must stay that small.
+            steps, lr = 2 * 200 // 20, 0.01
+            assert np.abs(params_gpu[key]).max() <= steps * lr, key
+            continue
         np.testing.assert_allclose(params_gpu[key], params_cpu[key], rtol=1e-2, atol=1e-3)
+    np.testing.assert_allclose(scores_gpu, scores_cpu, rtol=1e-2, atol=1e-2)
 
 
 def test_a_nan_gradient_on_the_device_names_the_parameter(fake_gpu):
