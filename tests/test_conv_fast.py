@@ -86,9 +86,9 @@ def test_conv_keeps_no_window_array_and_reuses_its_workspace(rng, monkeypatch):
     out1 = layer.forward(x1).copy()
     saved = [v for v in vars(layer.op).values() if isinstance(v, np.ndarray)]
     assert max(a.size for a in saved) <= max(x1.size, W.size)  # no (C*9, OH*OW*N) array
-    workspace = dict(vars(conv_module._WORKSPACE)[np.ndarray])
+    workspace = dict(conv_module._WORKSPACE.pools[np.ndarray])
     out2 = layer.forward(x2)
-    after = vars(conv_module._WORKSPACE)[np.ndarray]
+    after = conv_module._WORKSPACE.pools[np.ndarray]
     assert all(after[key] is array for key, array in workspace.items())  # reused, not new
     assert_allclose(layer.forward(x1), out1, rtol=1e-12)
     assert not np.allclose(out1, out2)

@@ -94,6 +94,10 @@ def launch(tiny: Path, n: int, *argv: str, timeout: float = 60) -> subprocess.Co
     env = {**os.environ, "TINY_MNIST": str(tiny), "CHAINRULE_OFFLINE": "1"}
     env["OPENBLAS_NUM_THREADS"] = "1"
     env.pop("CHAINRULE_DATA", None)
+    # Open MPI's mpiexec refuses to start as root (a container's user; seen on a GPU machine)
+    # unless told to; MPICH's ignores these.
+    env.setdefault("OMPI_ALLOW_RUN_AS_ROOT", "1")
+    env.setdefault("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
     # The processes run this interpreter, so they import the chainrule these tests import.
     command = [sys.executable, str(tiny / "runner.py"), *argv]
     if n > 1:

@@ -399,4 +399,9 @@ def test_resume_on_the_device_gives_the_cpu_run(capsys, tiny, tmp_path, model_ar
             assert code == 0, err
             histories[device] = json.loads(hist.read_text())
     for key in ("train_loss", "test_loss", "test_acc"):
-        assert histories["cuda"][key] == histories["cpu"][key], key
+        if "simple-cnn" in model_args:
+            # the GPU convolves in one block, the CPU in blocks of rows (functions/conv.py
+            # _blocks): dW sums in another order, so float32 runs agree to rounding
+            assert histories["cuda"][key] == pytest.approx(histories["cpu"][key], rel=1e-6), key
+        else:
+            assert histories["cuda"][key] == histories["cpu"][key], key

@@ -135,7 +135,8 @@ def _scratch(key: str, shape: tuple[int, ...], xp: Any, dtype: Any) -> Any:
     # One pool per array type and GPU: an array of one device never serves another (nor a
     # stand-in's, tests/fake_cupy.py, the real CuPy's: both are called "cupy").
     place = xp.ndarray if xp is np else (xp.ndarray, xp.cuda.get_device_id())
-    pool = vars(_WORKSPACE).setdefault(place, {})
+    pools: dict[Any, dict] = vars(_WORKSPACE).setdefault("pools", {})  # this thread's
+    pool = pools.setdefault(place, {})
     flat = pool.get((key, np.dtype(dtype).str))
     if flat is None or flat.size < n:
         flat = pool[(key, np.dtype(dtype).str)] = xp.empty(n, dtype=dtype)
