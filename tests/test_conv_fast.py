@@ -231,7 +231,7 @@ def test_float32_pooling_and_conv_make_no_float64(rng, op):
     assert out.dtype == np.float32
     assert all(a.dtype == np.float32 for a in conv.backward(np.ones_like(out)))
     # and no temporary was float64 either
-    dtypes = {key[1] for pool in vars(conv_module._WORKSPACE).values() for key in pool}
+    dtypes = {key[1] for pool in conv_module._WORKSPACE.pools.values() for key in pool}
     assert dtypes <= {np.dtype(np.float32).str}
 
 
