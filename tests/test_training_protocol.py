@@ -224,6 +224,29 @@ def test_auto_threads_follow_the_matrix_sizes():
             choose_threads(bad, small, 100)
 
 
+def test_a_convolution_counts_one_block_of_windows_and_a_gpu_model_one_thread():
+    pytest.importorskip("threadpoolctl", reason="threads are only set with threadpoolctl")
+    from chainrule.functions.conv import BLOCK_VALUES
+    from chainrule.layers import DeepConvNet, TwoLayerNet
+    from chainrule.training.threads import largest_product
+
+    net = DeepConvNet(rng=np.random.default_rng(0))
+    # conv 6's 64 filters times a block of windows, more than its affine's 1024*50*100
+    assert largest_product(net, 100) == 64 * BLOCK_VALUES > 100 * 1024 * 50
+    count, note = choose_threads("auto", net, 100)
+    assert count == 1 and f"~{64 * BLOCK_VALUES / 1e6:.3g} M" in note
+    wide = SoftmaxRegression(4, 3)
+    wide.params["W"] = np.zeros((256, 3, 3, 3))  # 256 filters: 134 M multiply-adds a block
+    assert choose_threads("auto", wide, 100)[1].endswith("multiply-adds)")  # split
+    import fake_cupy
+    from chainrule.backend import move_arrays
+
+    with fake_cupy.installed():
+        small = move_arrays(TwoLayerNet(784, 50, 10, rng=np.random.default_rng(0)), "cuda")
+        count, note = choose_threads("auto", small, 100)
+        assert count == 1 and "the model is on the GPU" in note
+
+
 def test_fit_runs_with_the_chosen_blas_threads_and_records_them(data, tmp_path):
     threadpoolctl = pytest.importorskip("threadpoolctl", reason="needs threadpoolctl")
     seen = []

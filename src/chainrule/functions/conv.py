@@ -321,12 +321,16 @@ def _from_matrix(out: Any, n: int, out_hw: Pair) -> Any:
     return out.reshape(out.shape[0], *out_hw, n).transpose(3, 0, 1, 2)
 
 
+#: Values in one block of the window array on the CPU (2 MB of float32): see :func:`_blocks`.
+BLOCK_VALUES = 2**19
+
+
 def _blocks(oh: int, per_row: int, xp: Any = np) -> list[Pair]:
-    """Output rows ``[r0, r1)`` in blocks whose window array holds about 2 MB (512 Ki values):
+    """Output rows ``[r0, r1)`` in blocks whose window array holds about :data:`BLOCK_VALUES`:
     written by im2col and read by the GEMM while still in cache, never the whole ``col``.
     On a GPU (``xp`` not NumPy) one block: every block costs kernel launches, and a GPU has
     the memory for the whole window array and no cache worth fitting it in."""
-    step = max(1, 2**19 // per_row) if xp is np else oh
+    step = max(1, BLOCK_VALUES // per_row) if xp is np else oh
     return [(r, min(oh, r + step)) for r in range(0, oh, step)]
 
 
