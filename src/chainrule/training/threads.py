@@ -28,6 +28,8 @@ import importlib.util
 import os
 from typing import Any
 
+from chainrule.backend import device_of
+
 __all__ = ["AUTO_WORK", "MAX_AUTO_THREADS", "choose_threads"]
 
 AUTO_WORK = 2**26
@@ -77,9 +79,8 @@ def choose_threads(threads: Any, model: Any, batch_size: int) -> tuple[int | Non
         return None, "not limited: threadpoolctl is not installed (pip install threadpoolctl)"
     if threads != "auto":
         return threads, f"{threads} (chosen by the caller)"
-    from chainrule.backend import device_of
-
-    if any(device_of(p) == "cuda" for p in _params(model)[:1]):
+    params = _params(model)
+    if params and device_of(params[0]) == "cuda":
         return 1, "1 (auto: the model is on the GPU; BLAS only does the CPU's share)"
     work = largest_product(model, batch_size)
     if work < AUTO_WORK:
