@@ -248,15 +248,8 @@ def get_array_module(*arrays: Any) -> types.ModuleType:
 _CREATORS = {"zeros", "ones", "empty", "full", "arange", "eye", "linspace"}
 
 
-# CuPy takes these from NumPy as they are: given device arrays (not dtypes) they try an
-# implicit conversion and raise, as `cupy.result_type(x, W)` does.
-_NUMPY_AS_IS = {"result_type", "can_cast", "min_scalar_type", "promote_types", "common_type"}
-
-
 def _module_getattr(name: str) -> Any:
     target = getattr(np, name)
-    if name in _NUMPY_AS_IS:
-        return target
     if isinstance(target, np.ufunc):
         return _Ufunc(target)
     if isinstance(target, type) or not callable(target):
