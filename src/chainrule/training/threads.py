@@ -28,8 +28,6 @@ import importlib.util
 import os
 from typing import Any
 
-from chainrule.backend import device_of
-
 __all__ = ["AUTO_WORK", "MAX_AUTO_THREADS", "choose_threads"]
 
 AUTO_WORK = 2**26
@@ -79,8 +77,9 @@ def choose_threads(threads: Any, model: Any, batch_size: int) -> tuple[int | Non
         return None, "not limited: threadpoolctl is not installed (pip install threadpoolctl)"
     if threads != "auto":
         return threads, f"{threads} (chosen by the caller)"
-    params = _params(model)
-    if params and device_of(params[0]) == "cuda":
+    from chainrule.training.evaluation import model_device  # which imports this module
+
+    if model_device(model) == "cuda":
         return 1, "1 (auto: the model is on the GPU; BLAS only does the CPU's share)"
     work = largest_product(model, batch_size)
     if work < AUTO_WORK:
