@@ -87,6 +87,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     args = parser.parse_args(argv)
+    if args.device == "cuda":
+        from chainrule.backend import DeviceError, use_device
+
+        try:  # no CuPy, or no GPU: say so instead of an ImportError from deep inside
+            use_device("cuda")
+        except DeviceError as exc:
+            parser.error(f"--device cuda: {exc}")
+        finally:
+            use_device("cpu")  # profile_step moves the net itself
     rng = np.random.default_rng(0)
     x = rng.random((1000, 784), dtype=np.float32)
     t = rng.integers(0, 10, 1000)

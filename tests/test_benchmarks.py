@@ -531,3 +531,16 @@ def test_convnet_targets_are_reported_with_wall_and_cpu_ratios() -> None:
     )
     lines = report._convnet_targets([row("chainrule-autograd", 1.5, 1.2)])
     assert lines[0].endswith("(not met)")  # both measures must meet it
+
+
+def test_conv_profile_on_cuda_without_cupy_is_a_usage_error(monkeypatch, capsys) -> None:
+    from benchmarks import conv_profile
+
+    monkeypatch.setitem(sys.modules, "cupy", None)  # `import cupy` raises ImportError
+    with pytest.raises(SystemExit) as exit_info:
+        conv_profile.main(["--device", "cuda", "--steps", "1"])
+    assert exit_info.value.code == 2
+    assert "--device cuda: device 'cuda' needs CuPy" in capsys.readouterr().err
+    from chainrule import current_device
+
+    assert current_device() == "cpu"
