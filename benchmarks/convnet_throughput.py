@@ -12,8 +12,9 @@ images, from the same initial weights (the book net's, built from one seed and c
 * ``chainrule-layers``: ``net.gradient(x, t)`` then ``Adam.update(net.params, grads)``;
 * ``chainrule-autograd``: the autograd twin, :class:`chainrule.nn.SimpleConvNet` /
   :class:`chainrule.nn.DeepConvNet` with the book net's weights loaded, then
-  ``loss.backward()`` and ``Adam.step()`` (where the twins are missing: the book net's layers
-  replayed as :mod:`chainrule.functions` ops on its own parameters, :class:`AutogradConvNet`);
+  ``loss.backward(retain_graph=False)`` (the Trainer's walk, freeing the graph as it goes) and
+  ``Adam.step()`` (where the twins are missing: the book net's layers replayed as
+  :mod:`chainrule.functions` ops on its own parameters, :class:`AutogradConvNet`);
 * ``pytorch``: ``torch.nn`` built layer by layer from the book net (weights copied),
   ``torch.optim.Adam``.
 
@@ -233,7 +234,7 @@ def build_row(spec: ConvNetSpec, name: str, x: np.ndarray, t: np.ndarray, thread
             opt.zero_grad()
             with using_config("train", True):
                 loss = model.loss(xb, tb)
-            loss.backward()
+            loss.backward(retain_graph=False)  # the Trainer's walk: frees as it goes
             opt.step()
             return loss.data
 

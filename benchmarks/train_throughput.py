@@ -5,7 +5,8 @@ Every *row* is one way of training the same network on the same batches with pla
 * ``chainrule-layers``: the book's API, ``net.gradient(x, t)`` through
   :mod:`chainrule.layers`, then ``chainrule.optim.SGD(lr).update(net.params, grads)``;
 * ``chainrule-autograd``: Tensors and :mod:`chainrule.functions` (or :mod:`chainrule.nn`
-  modules when they exist), ``loss.backward()``, then ``SGD(lr, params=...).step()``;
+  modules when they exist), ``loss.backward(retain_graph=False)`` (the Trainer's walk), then
+  ``SGD(lr, params=...).step()``;
 * ``numpy-f64`` / ``numpy-f32``: a plain NumPy loop written here in the book's style, the
   reference for "what NumPy alone can do" (it skips the first layer's ``dx``, which nobody
   needs);
@@ -482,7 +483,7 @@ def build_row(
         def step(xb: Any, tb: Any) -> Any:
             opt.zero_grad()  # first: last step's gradients are not kept through this forward
             loss = model.loss(xb, tb)
-            loss.backward()
+            loss.backward(retain_graph=False)  # the Trainer's walk: frees as it goes
             opt.step()
             return loss.data
 

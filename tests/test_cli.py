@@ -49,7 +49,7 @@ def test_bad_flag_exits_non_zero() -> None:
 
 def test_blas_threads_limits_inside_the_block() -> None:
     threadpoolctl = pytest.importorskip("threadpoolctl")  # in the dev and all extras
-    from chainrule.backend import blas_threads
+    from chainrule.training.threads import blas_threads
 
     with blas_threads(1) as limited:
         assert limited

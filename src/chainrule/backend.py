@@ -14,8 +14,6 @@ data where the model's parameters are, and results come back with :func:`to_nump
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from types import ModuleType
 from typing import Any, cast
 
@@ -160,25 +158,3 @@ def move_arrays(obj: Any, device: str | None = None) -> Any:
 
     visit(obj)
     return obj
-
-
-@contextlib.contextmanager
-def blas_threads(n: int | None) -> Iterator[bool]:
-    """Limit BLAS (OpenBLAS, MKL ...) to ``n`` threads inside the block; yields whether it could.
-
-    The book's networks multiply small matrices, where extra BLAS threads cost more in
-    synchronisation than they save — on a busy 2-core machine, 2 threads ran the default
-    ``chainrule train`` >10x slower than 1. Uses threadpoolctl when installed (the ``all``
-    extra); without it, set ``OPENBLAS_NUM_THREADS`` before starting Python instead.
-    ``n=None`` leaves the setting alone.
-    """
-    if n is None:
-        yield True
-        return
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        yield False
-        return
-    with threadpool_limits(limits=n, user_api="blas"):
-        yield True

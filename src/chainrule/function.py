@@ -122,12 +122,26 @@ class Function:
         finally:
             vars(self).update(saved)
 
+    def release(self) -> None:
+        """Forget what ``forward`` saved and the inputs: ``backward(retain_graph=False)`` is
+        done with this node (only its place in the walk is kept)."""
+        generation = self.generation
+        vars(self).clear()
+        self.generation, self._freed = generation, True
+
     def __getattr__(self, name: str) -> Any:
         # Only reached when normal lookup fails: a value that forward saves is missing, which
         # means backward (or kink_state) ran before forward. Say so instead of AttributeError.
-        if name.startswith("__") or name in _BOOKKEEPING:
+        freed = "_freed" in vars(self)
+        if name.startswith("__") or (name in _BOOKKEEPING and not freed):
             raise AttributeError(name)
         from chainrule.functions.checks import label_of  # a layer's own name, else the class
+
+        if freed:
+            raise GraphFreedError(
+                f"{label_of(self)}: this graph was freed by backward(retain_graph=False); run "
+                "the forward pass again for a new one (or keep the graph: retain_graph=True)"
+            )
 
         raise BackwardBeforeForwardError(
             f"{label_of(self)}: backward() was called before forward() (nothing saved yet: "
@@ -150,6 +164,10 @@ def _distinct(xs: list[Any]) -> list[Any]:
 
 class DeviceMismatchError(TypeError):
     """An op got arrays from the CPU and the GPU at once."""
+
+
+class GraphFreedError(RuntimeError):
+    """A graph that ``backward(retain_graph=False)`` freed was walked, explained or drawn."""
 
 
 class BackwardBeforeForwardError(RuntimeError, AttributeError):

@@ -118,6 +118,7 @@ class Tensor:
         retain_grad: bool = False,
         create_graph: bool = False,
         *,
+        retain_graph: bool = True,
         on_node: Callable[[Function, Any, tuple[Any, ...], tuple[bool, ...]], None] | None = None,
     ) -> None:
         """Backpropagate from this tensor through the graph that produced it.
@@ -128,6 +129,13 @@ class Tensor:
         freed as soon as used, unless ``retain_grad``: then they accumulate on ``.grad`` as well.
         With ``create_graph`` the backward pass is recorded too, so the resulting ``.grad``
         Tensors can be differentiated again.
+
+        ``retain_graph=False`` (a training loop's choice) frees the graph as the walk goes: each
+        node forgets what its forward saved and its inputs as soon as its own backward has run,
+        so every value is released once no gradient below it needs it, and backward's memory
+        peak stays near the forward pass's. The graph can then not be walked, explained or
+        drawn again (that raises :class:`~chainrule.function.GraphFreedError`). The default
+        keeps it, for a second ``backward`` (which adds to ``.grad``), ``explain`` and pictures.
 
         ``on_node(f, dout, dxs, forked)`` is called after each node's backward, with its
         upstream gradient, the gradients it passed down, and for each input whether they were
@@ -142,7 +150,8 @@ class Tensor:
         #    its output (all contributions to its upstream gradient have arrived).
         f = self.creator
         heap: list[tuple[int, int, Function]] = [] if f is None else [(-f.generation, 0, f)]
-        queued = {id(f)}  # functions already in the heap (each runs once)
+        queued = {id(f): f}  # functions already in the heap (each runs once), held to the end
+        free = not (retain_graph or create_graph)
         # 2. Walk back: downstream = upstream x local derivative (inside each op's backward);
         #    `+=` where a value fans out to several consumers.
         # (as using_config("enable_backprop", create_graph), without its per-call overhead)
@@ -150,19 +159,22 @@ class Tensor:
         try:
             while heap:
                 f = heapq.heappop(heap)[2]
-                dy = grads.take(cast(Tensor, f.output()))  # alive: its consumers hold it
+                inputs, dy = f.inputs, grads.take(f)  # GraphFreedError if an earlier walk freed f
                 dxs = f.backward_on_graph(dy) if create_graph else f.backward(dy)
                 dxs = dxs if isinstance(dxs, tuple) else (dxs,)
-                forked = []
-                for x, dx in zip(f.inputs, dxs):
+                forked, x, dx = [], None, None
+                for x, dx in zip(inputs, dxs):
                     wanted = dx is not None and isinstance(x, Tensor) and x.requires_grad
                     forked.append(wanted and grads.arrive(x, dx))
                     g = x.creator if wanted else None
                     if g is not None and id(g) not in queued:
-                        queued.add(id(g))
+                        queued[id(g)] = g
                         heapq.heappush(heap, (-g.generation, len(queued), g))
                 if on_node is not None:
                     on_node(f, dy, dxs, tuple(forked))
+                if free:  # its inputs may now die, unless something else (the user) holds them
+                    f.release()
+                del inputs, dy, dxs, x, dx  # this node's values must not outlive its turn
         finally:
             Config.enable_backprop = backprop
 
@@ -297,8 +309,9 @@ class Tensor:
 class _GradFlow:
     """The memory policy of one backward pass: where gradients wait, and who may own them.
 
-    * The gradient flowing into an intermediate value waits here (``flow``), apart from the
-      value's ``.grad``, until the value's creator has run; then it is freed, or with
+    * The gradient flowing into an intermediate value waits here (``flow``, keyed by the
+      value's creator, which the walk holds even when a freeing walk lets the value go), apart
+      from the value's ``.grad``, until that creator runs; then it is freed, or with
       ``retain_grad`` added to ``.grad``. So a retained ``.grad`` never leaks into a later pass.
     * A gradient stored on ``.grad`` is the user's to keep and modify: never a read-only or
       broadcast view, never the seed, another stored gradient or one still flowing (an op's
@@ -313,19 +326,21 @@ class _GradFlow:
 
     def arrive(self, x: Tensor, dx: Any) -> bool:
         """Add ``dx`` to what flows into ``x``; True if some had already arrived (a fork)."""
-        if x.creator is not None:
-            forked = id(x) in self.flow
-            self.flow[id(x)] = self.flow[id(x)] + dx if forked else dx
+        f = x.creator
+        if f is not None:
+            forked = id(f) in self.flow
+            self.flow[id(f)] = self.flow[id(f)] + dx if forked else dx
             return forked
         forked = id(x) in self.leaves_reached
         self.leaves_reached.add(id(x))
         self.store(x, dx)
         return forked
 
-    def take(self, y: Tensor) -> Any:
-        """The gradient that flowed into ``y``, leaving this pass (its creator runs now)."""
-        dy = self.flow.pop(id(y))
-        if self.retain_grad:
+    def take(self, f: Function) -> Any:
+        """The gradient that flowed into ``f``'s output, leaving this pass (``f`` runs now)."""
+        dy = self.flow.pop(id(f))
+        y = f.output() if self.retain_grad else None  # None too if no one holds it any more
+        if y is not None:
             self.store(y, dy)
         return dy
 

@@ -214,7 +214,7 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from chainrule.backend import blas_threads
+    from chainrule.training.threads import blas_threads
 
     parallel = _data_parallel(args)
     # An explicit count holds for the whole command; "auto" is the Trainer's choice (it limits

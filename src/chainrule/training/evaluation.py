@@ -13,10 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.backend import blas_threads, device_of, to_device, to_numpy
+from chainrule.backend import device_of, to_device, to_numpy
 from chainrule.functions.loss import LogSoftmax, check_targets
 from chainrule.tensor import Tensor
-from chainrule.training.threads import choose_threads
+from chainrule.training.threads import blas_threads, choose_threads
 
 __all__ = ["evaluate", "model_device", "predict_scores"]
 

@@ -24,11 +24,13 @@ and :attr:`Trainer.threads_note` says why.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
+from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["AUTO_WORK", "MAX_AUTO_THREADS", "choose_threads"]
+__all__ = ["AUTO_WORK", "MAX_AUTO_THREADS", "blas_threads", "choose_threads"]
 
 AUTO_WORK = 2**26
 MAX_AUTO_THREADS = 4
@@ -86,3 +88,25 @@ def choose_threads(threads: Any, model: Any, batch_size: int) -> tuple[int | Non
         return 1, f"1 (auto: products of ~{work / 1e6:.3g} M multiply-adds are too small to split)"
     count = min(available_cores(), MAX_AUTO_THREADS)
     return count, f"{count} (auto: products of ~{work / 1e6:.3g} M multiply-adds)"
+
+
+@contextlib.contextmanager
+def blas_threads(n: int | None) -> Iterator[bool]:
+    """Limit BLAS (OpenBLAS, MKL ...) to ``n`` threads inside the block; yields whether it could.
+
+    The book's networks multiply small matrices, where extra BLAS threads cost more in
+    synchronisation than they save — on a busy 2-core machine, 2 threads ran the default
+    ``chainrule train`` >10x slower than 1. Uses threadpoolctl when installed (the ``all``
+    extra); without it, set ``OPENBLAS_NUM_THREADS`` before starting Python instead.
+    ``n=None`` leaves the setting alone.
+    """
+    if n is None:
+        yield True
+        return
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        yield False
+        return
+    with threadpool_limits(limits=n, user_api="blas"):
+        yield True

@@ -16,7 +16,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from chainrule.backend import blas_threads, get_array_module, to_device
+from chainrule.backend import get_array_module, to_device
 from chainrule.models import config_of
 from chainrule.optim.schedules import Schedule, make_schedule
 from chainrule.serialization import load_checkpoint, save_checkpoint
@@ -28,7 +28,7 @@ from chainrule.training.history import append_record, format_record, new_history
 from chainrule.training.lock import CheckpointLock
 from chainrule.training.progress import Progress
 from chainrule.training.protocol import loss_and_grads, model_rngs
-from chainrule.training.threads import choose_threads
+from chainrule.training.threads import blas_threads, choose_threads
 
 __all__ = ["Trainer"]
 
