@@ -82,26 +82,30 @@ class Function:
         name_errors(cls)
 
     def __call__(self, *inputs: Any) -> Tensor:
-        xs = [x.data if isinstance(x, Tensor) else x for x in inputs]
+        # One pass over the inputs: the arrays for forward, which inputs want a gradient, and
+        # the latest generation among those (plain loops: this runs once per op call).
+        xs, wanted, generation = [], [], -1
+        for x in inputs:
+            tensor = isinstance(x, Tensor)
+            xs.append(x.data if tensor else x)
+            wanted.append(tensor and x.requires_grad)
+            generation = max(generation, x.generation) if wanted[-1] else generation
         if len(xs) > 1 and len(set(map(id, xs))) < len(xs):  # one array twice: distinct views
             xs = _distinct(xs)
         raw = self.forward(*xs)
         # A result needs a gradient only when it is linked to an input that does (below):
         # under no_grad(), or from constants, it is a plain leaf.
         y = Tensor(raw, requires_grad=False)
-        if Config.enable_backprop:
-            wanted = tuple([isinstance(x, Tensor) and x.requires_grad for x in inputs])
-            if any(wanted):
-                if self.differentiable_backward:  # what forward saved is found by these
-                    self._ids = (*map(id, xs), id(raw))
-                generation = max([x.generation for x, w in zip(inputs, wanted) if w])
-                self.needs_input_grad, self.inputs, self.generation = wanted, inputs, generation
-                # A weak link to the output: the graph is kept alive from the loss backwards
-                # (outputs own their creators, creators own their inputs), never in a cycle.
-                self.output = weakref.ref(y)
-                y.creator = self
-                y.generation = generation + 1
-                y.requires_grad = True
+        if Config.enable_backprop and generation >= 0:
+            if self.differentiable_backward:  # what forward saved is found by these
+                self._ids = (*map(id, xs), id(raw))
+            self.needs_input_grad, self.inputs, self.generation = tuple(wanted), inputs, generation
+            # A weak link to the output: the graph is kept alive from the loss backwards
+            # (outputs own their creators, creators own their inputs), never in a cycle.
+            self.output = weakref.ref(y)
+            y.creator = self
+            y.generation = generation + 1
+            y.requires_grad = True
         return y
 
     def backward_on_graph(self, dout: Tensor) -> Any:
@@ -125,9 +129,7 @@ class Function:
     def release(self) -> None:
         """Forget what ``forward`` saved and the inputs: ``backward(retain_graph=False)`` is
         done with this node (only its place in the walk is kept)."""
-        generation = self.generation
-        vars(self).clear()
-        self.generation, self._freed = generation, True
+        self.__dict__ = {"generation": self.generation, "_freed": True}
 
     def __getattr__(self, name: str) -> Any:
         # Only reached when normal lookup fails: a value that forward saves is missing, which

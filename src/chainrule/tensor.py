@@ -50,10 +50,12 @@ class Tensor:
     __array_ufunc__ = None
 
     def __init__(self, data: Any, name: str | None = None, requires_grad: bool | None = None):
-        data = _as_data(data.data if isinstance(data, Tensor) else data)
-        if data.dtype.kind not in "biufc":
+        if type(data) is not np.ndarray:  # (an op's ndarray result goes straight through)
+            data = _as_data(data.data if isinstance(data, Tensor) else data)
+        kind = data.dtype.kind
+        if kind not in "biufc":
             raise TypeError(f"Tensor: data must be numbers, got {data.dtype} from {data!r:.40}")
-        floating = data.dtype.kind in "fc"
+        floating = kind in "fc"
         if requires_grad is None:
             requires_grad = floating
         elif requires_grad and not floating:
@@ -264,8 +266,6 @@ class Tensor:
 
     def __ge__(self, other: Any) -> Any:
         return self.data >= _raw(other)
-
-    __hash__ = object.__hash__
 
     # ---------------------------------------------------------------- methods
     @property
