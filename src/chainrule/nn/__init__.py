@@ -10,6 +10,10 @@ the layers of fully connected networks.
 >>> loss = F.softmax_cross_entropy(model(x), t)
 >>> loss.backward(); opt.step(); opt.zero_grad()
 
+In a training loop, ``loss.backward(retain_graph=False)`` frees the graph as the walk goes
+(a lower memory peak; what :meth:`Module.loss_and_grads` and the ``Trainer`` do); the default
+keeps it for a second ``backward``, :func:`chainrule.explain.explain` and the pictures.
+
 Modules compute nothing themselves: each ``forward`` calls :mod:`chainrule.functions`, where
 the forward and backward of every op are written once and shared with the book's layers.
 """
