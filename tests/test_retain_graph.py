@@ -165,3 +165,19 @@ def test_the_training_loop_step_walks_with_a_freeing_backward(rng):
     model.loss_and_grads(rng.standard_normal((8, 6)), rng.integers(0, 3, 8))
     with pytest.raises(GraphFreedError):
         losses[0].creator.inputs
+
+
+def test_an_op_object_called_again_after_a_freeing_walk_keeps_its_settings():
+    # An op built once and called every step (its __init__ settings: the slope) must survive
+    # the release of the node its previous call became.
+    leaky = F.LeakyRelu(0.2)
+    x = Tensor(np.array([-1.0, 2.0]))
+    for _ in range(2):
+        y = leaky(x)
+        F.sum(y).backward(retain_graph=False)
+        np.testing.assert_allclose(y.data, [-0.2, 2.0])
+        np.testing.assert_allclose(x.grad, [0.2, 1.0])
+        x.cleargrad()
+    with pytest.raises(GraphFreedError):
+        y.creator.inputs
+    assert leaky.slope == 0.2

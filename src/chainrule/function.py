@@ -92,6 +92,7 @@ class Function:
             generation = max(generation, x.generation) if wanted[-1] else generation
         if len(xs) > 1 and len(set(map(id, xs))) < len(xs):  # one array twice: distinct views
             xs = _distinct(xs)
+        settings = len(vars(self))  # what the op held before forward (__init__'s): kept by release
         raw = self.forward(*xs)
         # A result needs a gradient only when it is linked to an input that does (below):
         # under no_grad(), or from constants, it is a plain leaf.
@@ -102,10 +103,8 @@ class Function:
             self.needs_input_grad, self.inputs, self.generation = tuple(wanted), inputs, generation
             # A weak link to the output: the graph is kept alive from the loss backwards
             # (outputs own their creators, creators own their inputs), never in a cycle.
-            self.output = weakref.ref(y)
-            y.creator = self
-            y.generation = generation + 1
-            y.requires_grad = True
+            self.output, self._settings = weakref.ref(y), settings
+            y.creator, y.generation, y.requires_grad = self, generation + 1, True
         return y
 
     def backward_on_graph(self, dout: Tensor) -> Any:
@@ -128,13 +127,14 @@ class Function:
 
     def release(self) -> None:
         """Forget what ``forward`` saved and the inputs: ``backward(retain_graph=False)`` is
-        done with this node (only its place in the walk is kept)."""
-        self.__dict__ = {"generation": self.generation, "_freed": True}
+        done with this node. Its settings (what ``__init__`` set, which come first in its
+        ``__dict__``) and its generation stay, so the op object can still be called again."""
+        self.__dict__ = dict(list(vars(self).items())[: self._settings], generation=self.generation)
 
     def __getattr__(self, name: str) -> Any:
         # Only reached when normal lookup fails: a value that forward saves is missing, which
         # means backward (or kink_state) ran before forward. Say so instead of AttributeError.
-        freed = "_freed" in vars(self)
+        freed = "generation" in vars(self) and "inputs" not in vars(self)  # by release()
         if name.startswith("__") or (name in _BOOKKEEPING and not freed):
             raise AttributeError(name)
         from chainrule.functions.checks import label_of  # a layer's own name, else the class
