@@ -137,7 +137,8 @@ class Tensor:
         so every value is released once no gradient below it needs it, and backward's memory
         peak stays near the forward pass's. The graph can then not be walked, explained or
         drawn again (that raises :class:`~chainrule.function.GraphFreedError`). The default
-        keeps it, for a second ``backward`` (which adds to ``.grad``), ``explain`` and pictures.
+        keeps it, for a second ``backward`` (which adds to ``.grad``), ``explain`` and pictures;
+        ``create_graph=True`` keeps it too, whatever ``retain_graph`` says.
 
         ``on_node(f, dout, dxs, forked)`` is called after each node's backward, with its
         upstream gradient, the gradients it passed down, and for each input whether they were
